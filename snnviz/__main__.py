@@ -1,0 +1,3 @@
+from snnviz.cli import main
+
+raise SystemExit(main())

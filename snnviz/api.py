@@ -1,0 +1,68 @@
+"""The Python entry points: build a run configuration, make a trainer, reload a run."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from snnviz.algorithms import get_algorithm
+from snnviz.config import DataConfig, RecordSpec, RunConfig, TrainConfig, field_specs
+from snnviz.config import with_overrides
+from snnviz.training.events import EventBus
+from snnviz.training.trainer import Trainer
+
+
+def make_run_config(algorithm: str = "s4nn", dataset: str = "mnist-mini", *, seed: int = 0,
+                    overrides: dict[str, Any] | None = None, **data_train: Any) -> RunConfig:
+    """A validated :class:`RunConfig`.
+
+    Args:
+        algorithm: a name in :data:`snnviz.ALGORITHMS`.
+        dataset: a name in :data:`snnviz.data.DATASETS`.
+        seed: run seed (weights, data order, resets).
+        overrides: ``{name: value}`` for any field of the algorithm, train, data or record
+            configs (values may be strings, as from ``--set`` or a URL, or typed values).
+        **data_train: further fields of :class:`DataConfig` / :class:`TrainConfig`
+            (``epochs=3, batch_size=32, train_size=500`` ...).
+    """
+    algo = get_algorithm(algorithm)
+    parts = [algo.Config(), DataConfig(dataset=dataset), TrainConfig(), RecordSpec()]
+    typed = dict(data_train)
+    text: dict[str, str] = {}
+    for k, v in (overrides or {}).items():
+        (text if isinstance(v, str) else typed)[k] = v
+    for i, part in enumerate(parts):
+        names = {f.name for f, _ in field_specs(type(part))}
+        mine = {k: v for k, v in typed.items() if k in names}
+        if mine:
+            parts[i] = dataclasses.replace(part, **mine)
+            typed = {k: v for k, v in typed.items() if k not in names}
+        parts[i], text = with_overrides(parts[i], text)
+    unknown = sorted(set(typed) | set(text))
+    if unknown:
+        valid = sorted({f.name for p in parts for f, _ in field_specs(type(p))})
+        raise ValueError(f"unknown setting(s) {', '.join(unknown)} for {algorithm}; "
+                         f"valid: {', '.join(valid)}")
+    a, d, t, r = parts
+    return RunConfig(algorithm, a, d, t, r, seed)
+
+
+def run_config_from_dict(d: dict) -> RunConfig:
+    """Inverse of :meth:`RunConfig.to_dict` (lists become tuples)."""
+    algo = get_algorithm(d["algorithm"])
+
+    def build(cls, values: dict):
+        names = {f.name for f in dataclasses.fields(cls)}
+        vals = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()
+                if k in names}
+        return cls(**vals)
+
+    return RunConfig(d["algorithm"], build(algo.Config, d["algo"]),
+                     build(DataConfig, d["data"]), build(TrainConfig, d["train"]),
+                     build(RecordSpec, d["record"]), int(d["seed"]))
+
+
+def make_trainer(cfg: RunConfig, splits=None, bus: EventBus | None = None,
+                 state: dict | None = None) -> Trainer:
+    """A :class:`~snnviz.training.trainer.Trainer` for ``cfg``."""
+    return Trainer(cfg, splits=splits, bus=bus, state=state)

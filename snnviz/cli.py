@@ -1,0 +1,308 @@
+"""Command line: ``snnviz train``, ``snnviz evaluate``, ``snnviz datasets``.
+
+Exit codes: 0 success; 2 bad input (one-line message on stderr); 3 training stopped by a
+NaN/Inf or a dead network (result.json and the last good checkpoint are kept); 130
+interrupted (checkpoint saved: rerun with ``--resume``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from snnviz._version import __version__
+
+EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED = 2, 3, 130
+
+
+class UsageError(Exception):
+    """Bad input from the command line: reported as one line, exit code 2."""
+
+
+def _algorithms_help() -> str:
+    from snnviz.algorithms import ALGORITHMS
+
+    return "; ".join(f"{k}: {m.TITLE}" for k, m in ALGORITHMS.items())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from snnviz.data import DATASETS
+
+    p = argparse.ArgumentParser(prog="snnviz", description="Spike-timing learning rules, "
+                                "live views and full-dataset runs.")
+    p.add_argument("--version", action="version", version=f"snnviz {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a network and write OUT/result.json",
+                       description=f"Algorithms: {_algorithms_help()}. "
+                       f"Datasets: {', '.join(DATASETS)}.")
+    t.add_argument("--algorithm", required=True, help="s4nn | bs4nn")
+    t.add_argument("--dataset", default="mnist-mini", help=f"one of {', '.join(DATASETS)}")
+    t.add_argument("--data-root", help="dataset folder (torchvision layout); default $SNNVIZ_DATA")
+    t.add_argument("--train-size", type=int, help="first N of a fixed seeded permutation")
+    t.add_argument("--val-size", type=int, help="validation samples held out from train "
+                   "(default 10%% of train)")
+    t.add_argument("--test-size", type=int, help="first N of a fixed seeded test permutation")
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--batch-size", type=int, help="1 = per-sample updates, as in the papers")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a hyperparameter (repeatable); see `snnviz params ALGO`")
+    t.add_argument("--out", help="output folder (default runs/<algorithm>-<dataset>-<time>)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    t.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    e = sub.add_parser("evaluate", help="evaluate a checkpoint; prints JSON")
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--dataset", required=True)
+    e.add_argument("--data-root")
+    e.add_argument("--test-size", type=int)
+
+    sub.add_parser("datasets", help="list dataset names")
+    pp = sub.add_parser("params", help="list an algorithm's hyperparameters")
+    pp.add_argument("algorithm")
+    return p
+
+
+def _parse_sets(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set takes KEY=VALUE, got {item!r}")
+        out[key.strip()] = value
+    return out
+
+
+def _train_config(args: argparse.Namespace):
+    from snnviz.api import make_run_config
+
+    typed = {k: v for k, v in {
+        "data_root": args.data_root, "train_size": args.train_size, "val_size": args.val_size,
+        "test_size": args.test_size, "epochs": args.epochs, "batch_size": args.batch_size,
+    }.items() if v is not None}
+    if args.seed < 0:
+        raise UsageError(f"--seed must be >= 0, got {args.seed}")
+    return make_run_config(args.algorithm, args.dataset, seed=args.seed,
+                           overrides=_parse_sets(args.set), **typed)
+
+
+def _prepare_out(args: argparse.Namespace, cfg) -> Path:
+    if args.out:
+        out = Path(args.out)
+    elif args.resume:
+        raise UsageError("--resume needs --out DIR (the folder of the run to continue)")
+    else:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = Path("runs") / f"{cfg.algorithm}-{cfg.data.dataset}-{stamp}"
+    ckpt = out / "checkpoint.pt"
+    if args.resume and not ckpt.is_file():
+        raise UsageError(f"--resume: no checkpoint at {ckpt}")
+    if not args.resume and ckpt.exists():
+        raise UsageError(f"{out} already holds a run; pass --resume to continue it or choose "
+                         "another --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as e:
+        raise UsageError(f"cannot write to output folder {out}: {e.strerror or e}") from None
+    return out
+
+
+def _resume_state(out: Path, cfg) -> dict:
+    from snnviz.training.checkpoint import load_checkpoint
+
+    state = load_checkpoint(out / "checkpoint.pt")
+    old = dict(state["config"])
+    new = cfg.to_dict()
+    old_train = dict(old.get("train", {}), epochs=None)
+    new_train = dict(new["train"], epochs=None)
+    same = (old.get("algorithm") == new["algorithm"] and old.get("seed") == new["seed"]
+            and old.get("data") == new["data"] and old_train == new_train)
+    if same:
+        old_algo = dict(old["algo"], n_in=None, n_classes=None)
+        new_algo = dict(new["algo"], n_in=None, n_classes=None)
+        same = {k: tuple(v) if isinstance(v, list) else v for k, v in old_algo.items()} == \
+            {k: tuple(v) if isinstance(v, list) else v for k, v in new_algo.items()}
+    if not same:
+        diff = _config_diff(old, new)
+        raise UsageError(f"--resume with a changed configuration ({diff}); only --epochs may "
+                         "change when resuming")
+    return state
+
+
+def _config_diff(old: dict, new: dict) -> str:
+    diffs = []
+    for part in ("algo", "data", "train"):
+        for k, v in new.get(part, {}).items():
+            ov = old.get(part, {}).get(k)
+            ov = tuple(ov) if isinstance(ov, list) else ov
+            if ov != v and k not in ("epochs", "n_in", "n_classes"):
+                diffs.append(f"{k}: {ov!r} -> {v!r}")
+    for k in ("algorithm", "seed"):
+        if old.get(k) != new.get(k):
+            diffs.append(f"{k}: {old.get(k)!r} -> {new.get(k)!r}")
+    return ", ".join(diffs) or "unknown difference"
+
+
+def versions() -> dict:
+    import numpy
+    import torch
+
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "numpy": numpy.__version__, "snnviz": __version__}
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from snnviz.api import make_trainer
+    from snnviz.training.checkpoint import save_checkpoint, write_json_atomic
+    from snnviz.training.events import BatchEnd, EpochEnd, RunEnd
+
+    cfg = _train_config(args)
+    if args.device == "cuda":
+        print(f"snnviz: note: {cfg.algorithm} runs on compiled CPU kernels; --device cuda "
+              "has no effect for it", file=sys.stderr)
+    out = _prepare_out(args, cfg)
+    state = _resume_state(out, cfg) if args.resume else None
+    trainer = make_trainer(cfg, state=state)
+    if state is not None and trainer.finished:
+        trainer.finished = False
+        if trainer.epoch >= trainer.cfg.train.epochs:
+            raise UsageError(f"the run in {out} already finished {trainer.epoch} epochs; "
+                             "pass a larger --epochs to continue it")
+    bar = _progress(trainer, args.quiet)
+    t_start = time.perf_counter()
+    elapsed_before = float(state.get("seconds_total", 0.0)) if state else 0.0
+    last_ckpt = time.monotonic()
+
+    def checkpoint() -> None:
+        st = trainer.state_dict()
+        st["seconds_total"] = elapsed_before + time.perf_counter() - t_start
+        save_checkpoint(st, out / "checkpoint.pt")
+
+    end = None
+    try:
+        for ev in trainer.steps():
+            if isinstance(ev, BatchEnd):
+                bar.update(ev.n)
+                bar.set_postfix(epoch=ev.epoch + 1, acc=f"{ev.running_accuracy:.3f}",
+                                loss=f"{ev.loss:.4f}", refresh=False)
+                if time.monotonic() - last_ckpt > trainer.cfg.train.checkpoint_seconds:
+                    checkpoint()
+                    last_ckpt = time.monotonic()
+            elif isinstance(ev, EpochEnd):
+                checkpoint()
+                last_ckpt = time.monotonic()
+                val = "-" if ev.val_accuracy is None else f"{ev.val_accuracy:.4f}"
+                bar.write(f"epoch {ev.epoch + 1}: train acc {ev.train_accuracy:.4f} "
+                          f"val acc {val} ({ev.seconds:.1f} s)", file=sys.stderr) \
+                    if not args.quiet else None
+            elif isinstance(ev, RunEnd):
+                end = ev
+    except KeyboardInterrupt:
+        bar.close()
+        checkpoint()
+        print(f"snnviz: interrupted; checkpoint saved, continue with --resume --out {out}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    bar.close()
+    checkpoint()
+    result = dict(end.summary)
+    result["seconds_total"] = elapsed_before + time.perf_counter() - t_start
+    result["versions"] = versions()
+    result["out"] = str(out)
+    write_json_atomic(result, out / "result.json")
+    if end.status != "ok":
+        print(f"snnviz: error: {end.summary['message']} (details in {out}/result.json)",
+              file=sys.stderr)
+        return EXIT_FAILED
+    if not args.quiet:
+        print(f"test accuracy {result['test_accuracy']:.4f} ({result['eval_policy']}); "
+              f"best epoch {result['best_epoch']}; wrote {out}/result.json", file=sys.stderr)
+    return 0
+
+
+def _progress(trainer, quiet: bool):
+    from tqdm import tqdm
+
+    total = trainer.cfg.train.epochs * len(trainer.y_train)
+    done = trainer.epoch * len(trainer.y_train) + trainer.pos
+    return tqdm(total=total, initial=done, unit="sample", unit_scale=True, disable=quiet,
+                file=sys.stderr, dynamic_ncols=True, desc=trainer.cfg.algorithm)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from snnviz.api import make_trainer, run_config_from_dict
+    from snnviz.training.checkpoint import load_checkpoint
+
+    state = load_checkpoint(args.checkpoint)
+    cfg = run_config_from_dict(state["config"])
+    data = dataclasses.replace(cfg.data, dataset=args.dataset, data_root=args.data_root,
+                               test_size=args.test_size)
+    cfg = dataclasses.replace(cfg, data=data)
+    trainer = make_trainer(cfg, state=state)
+    ev = trainer.evaluate(trainer.best_params, "test")
+    print(json.dumps({
+        "algorithm": cfg.algorithm, "dataset": args.dataset, "checkpoint": args.checkpoint,
+        "best_epoch": trainer.best_epoch + 1 if trainer.best_epoch >= 0 else None,
+        "test_size": ev.n, "test_accuracy": ev.accuracy, "test_by_policy": ev.by_policy,
+        "no_spike_rate": ev.no_spike_rate, "tie_rate": ev.tie_rate,
+        "eval_policy": cfg.train.policy.name,
+    }, indent=2))
+    return 0
+
+
+def cmd_params(args: argparse.Namespace) -> int:
+    from snnviz.algorithms import get_algorithm
+    from snnviz.config import DataConfig, RecordSpec, TrainConfig, field_specs
+
+    for cls in (get_algorithm(args.algorithm).Config, TrainConfig, DataConfig, RecordSpec):
+        print(f"[{cls.__name__}]")
+        for f, _ in field_specs(cls):
+            m = f.metadata
+            extra = f" in {list(m['bounds'])}" if m.get("bounds") else ""
+            extra += f" one of {list(m['choices'])}" if m.get("choices") else ""
+            print(f"  {f.name} = {f.default!r}{extra}: {m.get('doc', '')}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from snnviz.data import DatasetError
+    from snnviz.training.checkpoint import CheckpointError
+
+    try:
+        if args.command == "train":
+            return cmd_train(args)
+        if args.command == "evaluate":
+            return cmd_evaluate(args)
+        if args.command == "params":
+            return cmd_params(args)
+        from snnviz.data import DATASETS
+
+        print("\n".join(DATASETS))
+        return 0
+    except (UsageError, DatasetError, CheckpointError, ValueError, TypeError) as e:
+        print(f"snnviz: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as e:
+        print(f"snnviz: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main(os.sys.argv[1:]))

@@ -72,7 +72,8 @@ Config = BS4NNConfig
 Params, Forward, StepStats = s4nn.Params, s4nn.Forward, s4nn.StepStats
 init, forward, backward, update = s4nn.init, s4nn.forward, s4nn.backward, s4nn.update
 loss, train_step, end_epoch = s4nn.loss, s4nn.train_step, s4nn.end_epoch
-readout, score, silent, probe = s4nn.readout, s4nn.score, s4nn.silent, s4nn.probe
+score, silent, probe, predict = s4nn.score, s4nn.silent, s4nn.probe, s4nn.predict
+tied, spike_time_hist = s4nn.tied, s4nn.spike_time_hist
 
 
 def encode(pixels: np.ndarray | torch.Tensor, cfg: BS4NNConfig) -> torch.Tensor:

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from snnviz.algorithms._common import Readout, relative_targets, normalize_error, sign_flips
-from snnviz.algorithms._common import ttfs_correct, ttfs_predict  # noqa: F401  (re-export)
+from snnviz.algorithms._common import ttfs_correct, ttfs_predict
 from snnviz.config import Validated, hp
 from snnviz.encoders.latency import latency_s4nn
 from snnviz.neurons import _kernels
@@ -294,8 +294,21 @@ def end_epoch(params: Params, fire_counts: tuple[np.ndarray, ...], n_seen: int,
     return Params(tuple(w), params.alpha), n_reset
 
 
-def readout(fwd: Forward) -> Readout:
-    return fwd.readout
+def predict(out: Readout, policy, cfg: S4NNConfig) -> np.ndarray:
+    """Decided class ``[B]`` under an :class:`~snnviz.config.EvalPolicy` (-1: none)."""
+    return ttfs_predict(out, policy, cfg.t_max)
+
+
+def tied(out: Readout, cfg: S4NNConfig) -> np.ndarray:
+    """Boolean ``[B]``: several output neurons share the first spike time."""
+    t = np.asarray(out.t_out)
+    first = t.min(axis=1)
+    return ((t == first[:, None]).sum(axis=1) > 1) & (first < cfg.t_max)
+
+
+def spike_time_hist(fwd: Forward, cfg: S4NNConfig) -> tuple[np.ndarray, ...]:
+    """Per non-input layer, counts of spike times ``0..t_max`` (``t_max``: silent)."""
+    return tuple(np.bincount(t.numpy().ravel(), minlength=cfg.t_max + 1) for t in fwd.times)
 
 
 def score(out: Readout, y: np.ndarray, policy, cfg: S4NNConfig) -> np.ndarray:

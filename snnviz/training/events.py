@@ -33,6 +33,7 @@ class Probe:
     t_in: np.ndarray
     layers: tuple[ProbeLayer, ...]
     t_max: int
+    extra: dict = field(default_factory=dict)   # algorithm-specific display data
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class BatchEnd:
     sign_flips: tuple[int, ...]   # per layer (binary-weight algorithms), else ()
     samples_per_second: float
     probe: Probe | None = None
+    extra: dict = field(default_factory=dict)   # algorithm-specific step statistics
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,13 @@ def load_splits(cfg: RunConfig):
 def fit_config(cfg: RunConfig, splits) -> RunConfig:
     """Set the algorithm's input and output sizes from the data."""
     n_in = int(np.prod(splits.train_x.shape[1:]))
-    algo_cfg = dataclasses.replace(cfg.algo, n_in=n_in, n_classes=len(splits.classes))
+    fit = {"n_in": n_in, "n_classes": len(splits.classes)}
+    names = {f.name for f in dataclasses.fields(cfg.algo)}
+    if "in_shape" in names:                       # convolutional networks: [C, H, W]
+        fit["in_shape"] = tuple(int(v) for v in splits.train_x.shape[1:])
+    if "device" in names:                         # algorithms that run on torch devices
+        fit["device"] = cfg.train.device
+    algo_cfg = dataclasses.replace(cfg.algo, **{k: v for k, v in fit.items() if k in names})
     return dataclasses.replace(cfg, algo=algo_cfg)
 
 
@@ -163,31 +169,27 @@ class Trainer:
         """Accuracy of ``params`` on ``split`` ("val" or "test") under every policy."""
         t, y = (self.t_val, self.y_val) if split == "val" else (self.t_test, self.y_test)
         a = self.cfg.algo
-        outs, hist = [], [np.zeros(a.t_max + 1, np.int64) for _ in a.sizes[1:]]
+        outs, hist = [], None
         for k in range(0, len(y), self.cfg.train.eval_batch):
             fwd = self.algo.forward(params, t[k: k + self.cfg.train.eval_batch], a)
             outs.append(fwd.readout)
-            for h, tl in zip(hist, fwd.times):
-                h += np.bincount(tl.numpy().ravel(), minlength=a.t_max + 1)
+            h = self.algo.spike_time_hist(fwd, a)
+            hist = h if hist is None else tuple(x + z for x, z in zip(hist, h))
         K = a.n_classes
         if not outs:
             return EvalEnd(split, self.epoch, 0, float("nan"), {}, 0.0, 0.0,
-                           np.zeros((K, K + 1), np.int64), tuple(hist))
+                           np.zeros((K, K + 1), np.int64), ())
         out = type(outs[0])(*(np.concatenate(parts) for parts in zip(*outs)))
         policy = self.cfg.train.policy
         by_policy = {name: float(self.algo.score(out, y, p, a).mean())
                      for name, p in REPORTED_POLICIES.items()}
         by_policy["configured"] = float(self.algo.score(out, y, policy, a).mean())
-        t_out = np.asarray(out.t_out)
-        first = t_out.min(axis=1)
-        ties = ((t_out == first[:, None]).sum(axis=1) > 1) & (first < a.t_max)
-        from snnviz.algorithms._common import ttfs_predict
-        pred = ttfs_predict(out, policy, a.t_max)
+        pred = self.algo.predict(out, policy, a)
         conf = np.zeros((K, K + 1), np.int64)
         np.add.at(conf, (y, np.where(pred < 0, K, pred)), 1)
         return EvalEnd(split, self.epoch, len(y), by_policy["configured"], by_policy,
-                       float(self.algo.silent(out, a).mean()), float(ties.mean()), conf,
-                       tuple(hist))
+                       float(self.algo.silent(out, a).mean()),
+                       float(self.algo.tied(out, a).mean()), conf, hist or ())
 
     # ----------------------------------------------------------------- training -------
     def _probe(self) -> Probe | None:
@@ -198,7 +200,8 @@ class Trainer:
         d = self.algo.probe(self.params, self.t_test[idx], self.cfg.algo, rec.max_neurons)
         layers = tuple(ProbeLayer(L["times"], L["neurons"], L["v_trace"], L["thr"])
                        for L in d["layers"])
-        return Probe(idx, int(self.y_test[idx]), d["t_in"], layers, self.cfg.algo.t_max)
+        return Probe(idx, int(self.y_test[idx]), d["t_in"], layers,
+                     int(getattr(self.cfg.algo, "t_max", 0)), d.get("extra", {}))
 
     def _finite(self, params) -> bool:
         return all(bool(torch.isfinite(x).all())
@@ -239,7 +242,7 @@ class Trainer:
         ev = BatchEnd(self.step, self.epoch, st.n, self.pos, len(order), st.loss,
                       float(correct.mean()), acc["correct"] / max(acc["n"], 1),
                       float(silent.mean()), tuple(st.flips),
-                      st.n / max(dt, 1e-9), probe)
+                      st.n / max(dt, 1e-9), probe, getattr(st, "extra", {}))
         self.step += 1
         return ev
 

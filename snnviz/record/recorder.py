@@ -1,0 +1,283 @@
+"""Bounded recording of training events for live views.
+
+:class:`Recorder` is an event-bus subscriber (``bus.subscribe(recorder)``): it keeps the
+per-step scalars of the last ``RecordSpec.history`` trainer steps in fixed-size numpy ring
+buffers, the per-epoch values in another ring, and only the latest probe and evaluation.
+:meth:`Recorder.snapshot` returns a frozen :class:`Snapshot` of plain numpy data for the
+figure builders in :mod:`snnviz.viz`. Memory does not grow with the length of the run.
+
+:class:`EventQueue` is the bounded hand-over between a training thread and a UI thread:
+putting never blocks; when it is full the oldest ``BatchEnd`` is dropped (rare events such as
+``EvalEnd`` or ``RunEnd`` are kept).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from snnviz.config import RecordSpec
+from snnviz.training.events import (
+    Alert, BatchEnd, EpochEnd, EvalEnd, Event, Probe, ProbeLayer, RunEnd, RunStart,
+)
+
+__all__ = ["Ring", "Snapshot", "Recorder", "EventQueue", "SampleView", "probe_sample"]
+
+_STEP_FIELDS = ("loss", "accuracy", "running_accuracy", "silent_fraction", "samples_per_second")
+_EPOCH_FIELDS = ("train_loss", "train_accuracy", "val_accuracy", "step")
+
+
+class Ring:
+    """Fixed-capacity ring buffer of rows ``[capacity, *shape]``.
+
+    Args:
+        capacity: rows kept; older rows are overwritten.
+        shape: shape of one row (``()`` for scalars).
+        dtype: numpy dtype of the storage.
+    """
+
+    def __init__(self, capacity: int, shape: tuple[int, ...] = (), dtype: Any = np.float64):
+        if capacity < 1:
+            raise ValueError(f"Ring capacity must be >= 1, got {capacity}")
+        self._data = np.zeros((capacity, *shape), dtype=dtype)
+        self.count = 0                                 # rows ever appended
+
+    @property
+    def capacity(self) -> int:
+        return self._data.shape[0]
+
+    @property
+    def row_shape(self) -> tuple[int, ...]:
+        return self._data.shape[1:]
+
+    def __len__(self) -> int:
+        return min(self.count, self.capacity)
+
+    def append(self, row: Any) -> None:
+        self._data[self.count % self.capacity] = row
+        self.count += 1
+
+    def values(self) -> np.ndarray:
+        """A chronological copy of the kept rows ``[len(self), *shape]``."""
+        cap, n = self.capacity, self.count
+        if n <= cap:
+            return self._data[:n].copy()
+        i = n % cap
+        return np.concatenate((self._data[i:], self._data[:i]))
+
+    @property
+    def nbytes(self) -> int:
+        return self._data.nbytes
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the views need, as plain data (numpy arrays, scalars, frozen events).
+
+    Per step (the last ``history`` trainer steps, oldest first): ``step``, ``epoch`` and the
+    :class:`~snnviz.training.events.BatchEnd` scalars; ``sign_flips`` is ``[n, L]`` (``L = 0``
+    for real-valued algorithms). Per epoch: ``epoch_step`` (trainer step at the epoch's end),
+    ``train_loss``, ``train_accuracy``, ``val_accuracy`` (NaN without a validation split).
+    ``version`` grows with every recorded event, ``probe_version`` / ``eval_version`` when a
+    new probe / evaluation arrives, so views can skip work when nothing changed.
+    """
+
+    run: RunStart | None = None
+    status: str = "empty"                      # empty | running | ok | nan | dead
+    step: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    epoch: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    loss: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    accuracy: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    running_accuracy: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    silent_fraction: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    samples_per_second: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    sign_flips: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
+    epoch_index: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    epoch_step: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    train_loss: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    train_accuracy: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    val_accuracy: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    last: BatchEnd | None = None
+    probe: Probe | None = None
+    val: EvalEnd | None = None
+    test: EvalEnd | None = None
+    alerts: tuple[Alert, ...] = ()
+    summary: dict | None = None
+    version: int = 0
+    probe_version: int = 0
+    eval_version: int = 0
+
+
+class Recorder:
+    """Event-bus subscriber that keeps bounded numpy buffers (see module docstring).
+
+    Args:
+        spec: ``spec.history`` is the number of trainer steps kept.
+        max_epochs: epochs kept in the per-epoch buffers.
+        max_alerts: most recent alerts kept.
+    """
+
+    def __init__(self, spec: RecordSpec | None = None, max_epochs: int = 10_000,
+                 max_alerts: int = 20) -> None:
+        self.spec = spec if spec is not None else RecordSpec()
+        self._max_epochs = max_epochs
+        self._lock = threading.Lock()
+        self._alerts: deque[Alert] = deque(maxlen=max_alerts)
+        self._version = self._probe_version = self._eval_version = 0
+        self._clear(None)
+
+    def _clear(self, run: RunStart | None) -> None:
+        h = self.spec.history
+        self._run, self._status = run, "empty" if run is None else "running"
+        self._step = Ring(h, (), np.int64)
+        self._epoch = Ring(h, (), np.int64)
+        self._scalars = {name: Ring(h) for name in _STEP_FIELDS}
+        self._flips: Ring | None = None
+        self._epochs = {name: Ring(self._max_epochs) for name in _EPOCH_FIELDS}
+        self._epoch_index = Ring(self._max_epochs, (), np.int64)
+        self._last: BatchEnd | None = None
+        self._probe: Probe | None = None
+        self._val = self._test = None
+        self._summary: dict | None = None
+        self._alerts.clear()
+
+    def __call__(self, ev: Event) -> None:
+        """Record one event (thread-safe)."""
+        with self._lock:
+            self._version += 1
+            if isinstance(ev, RunStart):
+                self._clear(ev)
+            elif isinstance(ev, BatchEnd):
+                self._batch(ev)
+            elif isinstance(ev, EvalEnd):
+                self._val, self._test = (ev, self._test) if ev.split == "val" else (self._val, ev)
+                self._eval_version += 1
+            elif isinstance(ev, EpochEnd):
+                self._epoch_end(ev)
+            elif isinstance(ev, Alert):
+                self._alerts.append(ev)
+            elif isinstance(ev, RunEnd):
+                self._status, self._summary = ev.status, ev.summary
+
+    def _batch(self, ev: BatchEnd) -> None:
+        self._step.append(ev.step)
+        self._epoch.append(ev.epoch)
+        for name, ring in self._scalars.items():
+            ring.append(getattr(ev, name))
+        if self._flips is None:
+            self._flips = Ring(self.spec.history, (len(ev.sign_flips),), np.int64)
+        if self._flips.row_shape == (len(ev.sign_flips),):
+            self._flips.append(ev.sign_flips)
+        self._last = ev
+        if ev.probe is not None:
+            self._probe = ev.probe
+            self._probe_version += 1
+
+    def _epoch_end(self, ev: EpochEnd) -> None:
+        self._epoch_index.append(ev.epoch)
+        self._epochs["train_loss"].append(ev.train_loss)
+        self._epochs["train_accuracy"].append(ev.train_accuracy)
+        self._epochs["val_accuracy"].append(np.nan if ev.val_accuracy is None else ev.val_accuracy)
+        self._epochs["step"].append(self._last.step if self._last is not None else 0)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the ring buffers (constant over a run)."""
+        rings = [self._step, self._epoch, self._epoch_index, *self._scalars.values(),
+                 *self._epochs.values()] + ([self._flips] if self._flips is not None else [])
+        return sum(r.nbytes for r in rings)
+
+    def snapshot(self) -> Snapshot:
+        """A frozen copy of the current state (thread-safe, O(history))."""
+        with self._lock:
+            flips = self._flips.values() if self._flips is not None else None
+            if flips is None or len(flips) != len(self._step):
+                flips = np.zeros((len(self._step), 0), np.int64)
+            return Snapshot(
+                run=self._run, status=self._status,
+                step=self._step.values(), epoch=self._epoch.values(),
+                **{name: ring.values() for name, ring in self._scalars.items()},
+                sign_flips=flips, epoch_index=self._epoch_index.values(),
+                epoch_step=self._epochs["step"].values(),
+                train_loss=self._epochs["train_loss"].values(),
+                train_accuracy=self._epochs["train_accuracy"].values(),
+                val_accuracy=self._epochs["val_accuracy"].values(),
+                last=self._last, probe=self._probe, val=self._val, test=self._test,
+                alerts=tuple(self._alerts), summary=self._summary, version=self._version,
+                probe_version=self._probe_version, eval_version=self._eval_version,
+            )
+
+
+class EventQueue:
+    """Bounded, never-blocking hand-over of events (and other messages) between threads.
+
+    Args:
+        maxsize: items kept; when full, :meth:`put` drops the oldest ``BatchEnd``
+            (or, if there is none, the oldest item) and counts it in :attr:`dropped`.
+    """
+
+    def __init__(self, maxsize: int = 256) -> None:
+        if maxsize < 1:
+            raise ValueError(f"EventQueue maxsize must be >= 1, got {maxsize}")
+        self.maxsize = maxsize
+        self.dropped = 0
+        self._items: deque[Any] = deque()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, item: Any) -> None:
+        with self._lock:
+            self._items.append(item)
+            if len(self._items) > self.maxsize:
+                victim = next((i for i, x in enumerate(self._items) if isinstance(x, BatchEnd)), 0)
+                del self._items[victim]
+                self.dropped += 1
+
+    def get(self) -> Any | None:
+        """The oldest item, or None when empty."""
+        with self._lock:
+            return self._items.popleft() if self._items else None
+
+
+@dataclass(frozen=True)
+class SampleView:
+    """Display data of one test sample under the weights of trainer step ``step``:
+    the probe (every neuron traced), the image ``[H, W]`` and the class names."""
+
+    probe: Probe
+    image: np.ndarray
+    classes: tuple[str, ...]
+    step: int
+
+
+def probe_sample(algo: Any, params: Any, algo_cfg: Any, t_in_one: Any, image: np.ndarray,
+                 label: int, index: int, classes: tuple[str, ...], step: int,
+                 max_neurons: int = 4096) -> SampleView:
+    """Probe one sample with the algorithm's own ``probe`` (see the algorithm contract).
+
+    Args:
+        algo: the algorithm module.
+        params: its current parameters.
+        algo_cfg: the fitted algorithm config.
+        t_in_one: encoded sample ``[N_in]``.
+        image: the raw image ``[C, H, W]`` or ``[H, W]`` (channels are averaged).
+        label, index: the sample's class and test index.
+        classes: class names.
+        step: trainer step the weights belong to.
+        max_neurons: neurons traced per layer (default: all of them).
+    """
+    d = algo.probe(params, t_in_one, algo_cfg, max_neurons)
+    layers = tuple(ProbeLayer(L["times"], L["neurons"], L["v_trace"], L["thr"])
+                   for L in d["layers"])
+    probe = Probe(int(index), int(label), d["t_in"], layers,
+                  int(getattr(algo_cfg, "t_max", 0)), d.get("extra", {}))
+    img = np.asarray(image, dtype=np.float64)
+    if img.ndim == 3:
+        img = img.mean(axis=0)                                              # [H, W]
+    return SampleView(probe, img, tuple(classes), int(step))

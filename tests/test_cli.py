@@ -1,0 +1,180 @@
+"""Command line: smoke runs on the embedded data, result.json contract, bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from snnviz.cli import main
+
+RESULT_KEYS = {"algorithm", "dataset", "seed", "config", "train_size", "val_size", "test_size",
+               "epochs_run", "best_epoch", "val_accuracy", "test_accuracy", "no_spike_rate",
+               "eval_policy", "history", "seconds_total", "train_samples_per_second",
+               "versions"}
+SMALL = ["--train-size", "300", "--val-size", "100", "--test-size", "100"]
+
+
+def run_cli(*args, check=True):
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    p = subprocess.run([sys.executable, "-m", "snnviz", *args], capture_output=True,
+                       text=True, env=env, timeout=300)
+    if check:
+        assert p.returncode == 0, p.stderr
+    return p
+
+
+@pytest.mark.parametrize("algorithm,dataset", [("s4nn", "mnist-mini"),
+                                               ("bs4nn", "fashion-mnist-mini")])
+def test_train_smoke_and_result_contract(tmp_path, algorithm, dataset):
+    out = tmp_path / "run"
+    p = run_cli("train", "--algorithm", algorithm, "--dataset", dataset, *SMALL,
+                "--epochs", "2", "--seed", "3", "--out", str(out), "--set", "online_chunk=50")
+    assert "test accuracy" in p.stderr and "sample" in p.stderr      # progress bar on stderr
+    r = json.loads((out / "result.json").read_text())
+    assert RESULT_KEYS <= set(r)
+    assert (r["algorithm"], r["dataset"], r["seed"]) == (algorithm, dataset, 3)
+    assert (r["train_size"], r["val_size"], r["test_size"], r["epochs_run"]) == (300, 100, 100, 2)
+    assert 0 <= r["test_accuracy"] <= 1 and 0 <= r["val_accuracy"] <= 1
+    assert 0 <= r["no_spike_rate"] <= 1 and r["eval_policy"] == "no_spike=wrong,ties=wrong"
+    assert [set(h) >= {"epoch", "train_loss", "train_accuracy", "val_accuracy", "seconds"}
+            for h in r["history"]] == [True, True]
+    assert r["config"]["algo"]["t_max"] == 256 and "lr_out" in r["config"]["algo"]
+    assert set(r["versions"]) >= {"python", "torch", "snnviz"}
+    assert (out / "checkpoint.pt").is_file()
+    assert not [f for f in os.listdir(out) if f.endswith(".tmp")]
+    ev = json.loads(run_cli("evaluate", "--checkpoint", str(out / "checkpoint.pt"),
+                            "--dataset", dataset, "--test-size", "100").stdout)
+    assert ev["test_accuracy"] == r["test_accuracy"]
+
+
+def test_same_seed_same_accuracy_other_seed_differs(tmp_path):
+    accs = []
+    for i, seed in enumerate(("0", "0", "1")):
+        out = tmp_path / str(i)
+        assert main(["train", "--algorithm", "s4nn", *SMALL, "--epochs", "1", "--seed", seed,
+                     "--out", str(out), "--quiet"]) == 0
+        r = json.loads((out / "result.json").read_text())
+        accs.append((r["val_accuracy"], r["test_accuracy"], r["history"][0]["train_loss"]))
+    assert accs[0] == accs[1] and accs[0] != accs[2]
+
+
+def test_version_and_module_entry():
+    assert run_cli("--version").stdout.startswith("snnviz ")
+    assert "train" in run_cli("--help").stdout
+    assert "s4nn" in run_cli("train", "--help").stdout
+
+
+BAD = [
+    (["train", "--algorithm", "nope"], "unknown algorithm 'nope'"),
+    (["train", "--algorithm", "s4nn", "--dataset", "imagenet"], "imagenet"),
+    (["train", "--algorithm", "s4nn", "--set", "lr_outt=1"], "unknown setting"),
+    (["train", "--algorithm", "s4nn", "--set", "lr_out=-2"], "out of range"),
+    (["train", "--algorithm", "s4nn", "--set", "t_max=abc"], "cannot read 'abc'"),
+    (["train", "--algorithm", "s4nn", "--set", "lr_out"], "KEY=VALUE"),
+    (["train", "--algorithm", "s4nn", "--set", "lr_out=nan"], "finite"),
+    (["train", "--algorithm", "s4nn", "--epochs", "0"], "epochs=0 is out of range"),
+    (["train", "--algorithm", "s4nn", "--train-size", "999999"], "999999"),
+    (["train", "--algorithm", "s4nn", "--resume"], "--resume needs --out"),
+    (["train", "--algorithm", "s4nn", "--dataset", "mnist", "--data-root", "/nonexistent"],
+     "nonexistent"),
+    (["evaluate", "--checkpoint", "/nonexistent.pt", "--dataset", "mnist-mini"],
+     "does not exist"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD)
+def test_bad_input_one_line_message(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and err.startswith("snnviz: error:") and "Traceback" not in err
+    assert len(err.splitlines()) == 1
+
+
+def test_unwritable_output_folder(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert main(["train", "--algorithm", "s4nn", "--out", str(blocker / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write to output folder" in err and len(err.strip().splitlines()) == 1
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    if not os.access(ro, os.W_OK):       # permission bits are enforced for this user
+        assert main(["train", "--algorithm", "s4nn", "--out", str(ro / "x")]) == 2
+        assert "cannot write" in capsys.readouterr().err
+
+
+def _trained(tmp_path, name="run", *extra):
+    out = tmp_path / name
+    assert main(["train", "--algorithm", "s4nn", *SMALL, "--epochs", "1", "--out", str(out),
+                 "--quiet", *extra]) == 0
+    return out
+
+
+def test_checkpoint_refusals(tmp_path, capsys):
+    out = _trained(tmp_path)
+    bad = tmp_path / "corrupt.pt"
+    bad.write_bytes((out / "checkpoint.pt").read_bytes()[:300])
+    assert main(["evaluate", "--checkpoint", str(bad), "--dataset", "mnist-mini"]) == 2
+    assert "corrupt or truncated" in capsys.readouterr().err
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": 1, "params": {}, "x": Path("/")}, evil)    # pickled object
+    assert main(["evaluate", "--checkpoint", str(evil), "--dataset", "mnist-mini"]) == 2
+    assert "refused" in capsys.readouterr().err
+    other = tmp_path / "other"
+    assert main(["train", "--algorithm", "bs4nn", *SMALL, "--epochs", "1", "--out",
+                 str(other), "--quiet"]) == 0
+    capsys.readouterr()
+    # a BS4NN checkpoint resumed as S4NN, and a changed hyperparameter on resume
+    assert main(["train", "--algorithm", "s4nn", *SMALL, "--out", str(other), "--resume"]) == 2
+    assert "changed configuration" in capsys.readouterr().err
+    assert main(["train", "--algorithm", "s4nn", *SMALL, "--out", str(out), "--resume",
+                 "--set", "lr_out=0.3", "--epochs", "2"]) == 2
+    assert "lr_out: 0.2 -> 0.3" in capsys.readouterr().err
+    assert main(["train", "--algorithm", "s4nn", *SMALL, "--out", str(out)]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+
+
+def test_resume_continues_to_more_epochs(tmp_path):
+    out = _trained(tmp_path)
+    assert main(["train", "--algorithm", "s4nn", *SMALL, "--epochs", "2", "--out", str(out),
+                 "--resume", "--quiet"]) == 0
+    r = json.loads((out / "result.json").read_text())
+    assert r["epochs_run"] == 2
+    ref = _trained(tmp_path, "ref2", "--epochs", "2")
+    r2 = json.loads((ref / "result.json").read_text())
+    assert r["test_accuracy"] == r2["test_accuracy"]
+
+
+def test_kill_and_resume_gives_same_weights(tmp_path):
+    """kill -9 a CLI run after its first checkpoint, resume: same final weights."""
+    args = ["train", "--algorithm", "s4nn", "--train-size", "1500", "--val-size", "100",
+            "--test-size", "100", "--epochs", "4", "--quiet", "--set", "checkpoint_seconds=1"]
+    ref = tmp_path / "ref"
+    run_cli(*args, "--out", str(ref))
+    out = tmp_path / "killed"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    proc = subprocess.Popen([sys.executable, "-m", "snnviz", *args, "--out", str(out)],
+                            env=env, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while not (out / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "result.json").exists()            # killed before the end
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert state["epoch"] < 4
+    run_cli(*args, "--out", str(out), "--resume")
+    a = torch.load(ref / "checkpoint.pt", weights_only=True)
+    b = torch.load(out / "checkpoint.pt", weights_only=True)
+    for x, y in zip(a["params"]["w"], b["params"]["w"]):
+        assert torch.equal(x, y)
+    ra = json.loads((ref / "result.json").read_text())
+    rb = json.loads((out / "result.json").read_text())
+    assert ra["test_accuracy"] == rb["test_accuracy"] and ra["best_epoch"] == rb["best_epoch"]

@@ -1,0 +1,124 @@
+"""Trainer: event order, determinism, exact resume, NaN and dead-network handling."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from snnviz import EventBus, make_run_config, make_trainer
+from snnviz.data import load_dataset, split_dataset
+from snnviz.training.events import Alert, BatchEnd, EpochEnd, EvalEnd, RunEnd, RunStart
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return split_dataset(load_dataset("mnist-mini"), val_size=100, train_size=300,
+                         test_size=100)
+
+
+def cfg_for(algorithm="s4nn", **kw):
+    base = dict(epochs=2, online_chunk=50, every=3)
+    base.update(kw)
+    return make_run_config(algorithm, "mnist-mini", **base)
+
+
+def test_event_order_and_counts(splits):
+    bus = EventBus()
+    seen = []
+    bus.subscribe(seen.append)
+    events = list(make_trainer(cfg_for(), splits, bus=bus).steps())
+    assert events == seen
+    kinds = [type(e).__name__ for e in events]
+    assert kinds[0] == "RunStart" and kinds[-1] == "RunEnd" and kinds[-2] == "EvalEnd"
+    per_epoch = ["BatchEnd"] * 6 + ["EvalEnd", "EpochEnd"]
+    assert kinds[1:-2] == per_epoch * 2
+    batches = [e for e in events if isinstance(e, BatchEnd)]
+    assert [b.step for b in batches] == list(range(12))
+    assert [b.probe is not None for b in batches] == [s % 3 == 0 for s in range(12)]
+    probe = batches[0].probe
+    assert probe.layers[0].v_trace.shape == (256, 32) and probe.layers[1].times.shape == (10,)
+    run_end = events[-1]
+    assert run_end.status == "ok" and 0 <= run_end.summary["test_accuracy"] <= 1
+    assert isinstance(events[-2], EvalEnd) and events[-2].split == "test"
+    assert events[-2].confusion.sum() == 100
+
+
+def test_events_are_plain_data(splits):
+    for ev in make_trainer(cfg_for(epochs=1), splits).steps():
+        for f in dataclasses.fields(ev):
+            v = getattr(ev, f.name)
+            assert not isinstance(v, torch.Tensor), f.name
+
+
+def _final(cfg, splits):
+    t = make_trainer(cfg, splits)
+    events = list(t.steps())
+    return t, events
+
+
+def test_same_seed_same_result_other_seed_differs(splits):
+    a, ea = _final(cfg_for(), splits)
+    b, eb = _final(cfg_for(), splits)
+    c, ec = _final(dataclasses.replace(cfg_for(), seed=1), splits)
+    def strip(h):
+        return [{k: v for k, v in e.items() if k != "seconds"} for e in h]
+
+    assert strip(ea[-1].summary["history"]) == strip(eb[-1].summary["history"])
+    assert ea[-1].summary["test_accuracy"] == eb[-1].summary["test_accuracy"]
+    assert all(torch.equal(x, y) for x, y in zip(a.params.w, b.params.w))
+    assert not all(torch.equal(x, y) for x, y in zip(a.params.w, c.params.w))
+
+
+@pytest.mark.parametrize("algorithm,batch", [("s4nn", 1), ("bs4nn", 1), ("s4nn", 16)])
+def test_resume_mid_epoch_is_exact(splits, algorithm, batch):
+    cfg = cfg_for(algorithm, batch_size=batch, order="replacement")
+    ref, _ = _final(cfg, splits)
+    t = make_trainer(cfg, splits)
+    gen = t.steps()
+    for ev in gen:                        # stop in the middle of epoch 2
+        if isinstance(ev, BatchEnd) and ev.epoch == 1 and ev.seen >= 100:
+            break
+    state = t.state_dict()
+    resumed = make_trainer(cfg, splits, state=state)
+    events = list(resumed.steps())
+    assert isinstance(events[0], RunStart) and events[0].start_epoch == 1
+    assert all(torch.equal(x, y) for x, y in zip(ref.params.w, resumed.params.w))
+    assert torch.equal(ref.params.alpha, resumed.params.alpha)
+    assert [h["val_accuracy"] for h in ref.history] == [h["val_accuracy"] for h in
+                                                         resumed.history]
+
+
+def test_nan_is_reported_and_last_weights_kept(splits):
+    t = make_trainer(cfg_for(), splits)
+    bad = t.params._replace(w=(t.params.w[0], t.params.w[1] * float("nan")))
+    t.params = bad
+    good_before = [w.clone() for w in t.params.w]
+    events = list(t.steps())
+    alert = next(e for e in events if isinstance(e, Alert))
+    assert alert.kind == "nan" and "NaN" in alert.message
+    assert isinstance(events[-1], RunEnd) and events[-1].status == "nan"
+    assert all(torch.equal(a, b) or torch.isnan(a).any() for a, b in zip(t.params.w, good_before))
+
+
+def test_inf_learning_rate_is_rejected_before_training():
+    with pytest.raises(ValueError, match="finite"):
+        make_run_config("s4nn", overrides={"lr_out": "inf"})
+
+
+def test_dead_network_is_reported(splits):
+    cfg = cfg_for(overrides={"thr_out": 1e6})
+    events = list(make_trainer(cfg, splits).steps())
+    alert = next(e for e in events if isinstance(e, Alert))
+    assert alert.kind == "dead" and "no output neuron fired" in alert.message
+    assert events[-1].status == "dead"
+    assert not any(isinstance(e, EpochEnd) for e in events)
+
+
+def test_model_selection_uses_validation_only(splits):
+    t, events = _final(cfg_for(epochs=3), splits)
+    vals = [e.accuracy for e in events if isinstance(e, EvalEnd) and e.split == "val"]
+    tests = [e for e in events if isinstance(e, EvalEnd) and e.split == "test"]
+    assert len(vals) == 3 and len(tests) == 1                 # test evaluated once
+    assert t.best_epoch == int(np.argmax(vals))
+    assert events[-1].summary["val_accuracy"] == max(vals)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from snnviz.algorithms import bs4nn, s4nn
+from snnviz.algorithms import bs4nn, proxy, s4nn, stidi_bp
 
-ALGORITHMS: dict[str, ModuleType] = {s4nn.NAME: s4nn, bs4nn.NAME: bs4nn}
+ALGORITHMS: dict[str, ModuleType] = {s4nn.NAME: s4nn, bs4nn.NAME: bs4nn,
+                                     stidi_bp.NAME: stidi_bp, proxy.NAME: proxy}
 
 
 def get_algorithm(name: str) -> ModuleType:

@@ -178,15 +178,14 @@ class SnnOut(NamedTuple):
 def if_steps(cur: torch.Tensor, v: torch.Tensor, thr: float, reset: str,
              v_pre: list | None = None, v_post: list | None = None) -> torch.Tensor:
     """Run IF neurons for ``n`` steps of currents ``cur`` ``[n, B, ...]`` from potentials
-    ``v`` ``[B, ...]`` (updated in place: the caller's own state). Returns spikes (0/1);
+    ``v`` ``[B, ...]`` (updated in place: the caller's own state). Returns boolean spikes;
     appends the potentials of each step before / after the reset to ``v_pre`` / ``v_post``."""
-    spk = torch.empty(cur.shape, dtype=cur.dtype, device=cur.device)         # [n, B, ...]
+    spk = torch.empty(cur.shape, dtype=torch.bool, device=cur.device)        # [n, B, ...]
     for t in range(cur.shape[0]):
         v.add_(cur[t])
         if v_pre is not None:
             v_pre.append(v.clone())
-        s = v >= thr
-        spk[t] = s
+        s = torch.ge(v, thr, out=spk[t])
         if reset == "zero":
             v.masked_fill_(s, 0.0)
         else:
@@ -194,6 +193,13 @@ def if_steps(cur: torch.Tensor, v: torch.Tensor, thr: float, reset: str,
         if v_post is not None:
             v_post.append(v.clone())
     return spk
+
+
+def or_pool(spk: torch.Tensor) -> torch.Tensor:
+    """2x2 max-pool (floor mode) of boolean maps ``[..., H, W]``: an OR of each window."""
+    H, W = spk.shape[-2] // 2, spk.shape[-1] // 2
+    s = spk[..., : 2 * H, : 2 * W]
+    return s.reshape(*s.shape[:-2], H, 2, W, 2).any(-1).any(-2)
 
 
 def time_chunk(net, batch: int, t_max: int, requested: int, itemsize: int) -> int:
@@ -246,8 +252,8 @@ def snn_forward(net, w, gamma, beta, mean, var, x: torch.Tensor, *, t_max: int, 
                 else:
                     if l == 0:
                         u = torch.rand((n, *x.shape), generator=gen, device=dev, dtype=dt)
-                        h = (u < x.unsqueeze(0)).to(dt)                      # [n, B, C, H, W]
-                    u = _op(b, w[l], h.flatten(0, 1))                        # [n*B, ...]
+                        h = u < x.unsqueeze(0)                               # [n, B, C, H, W]
+                    u = _op(b, w[l], h.flatten(0, 1).to(dt))                 # [n*B, ...]
                     if b.bn >= 0:
                         u = _bn(u, n, gamma[b.bn], beta[b.bn], mean[b.bn], var[b.bn],
                                 bn_train, momentum)
@@ -255,19 +261,14 @@ def snn_forward(net, w, gamma, beta, mean, var, x: torch.Tensor, *, t_max: int, 
                 last = l == len(net) - 1
                 spk = if_steps(cur, v[l], thr, reset, traces[l][0] if trace else None,
                                v_t if last else None)
-                fired[l] |= spk.amax(0) > 0
+                fired[l] |= spk.any(0)
                 if keep:
                     kept[l] += spk[:, :keep].sum(0)
                 if trace:
-                    traces[l][1].extend(spk.unbind(0))
-                if b.pool:
-                    pooled = F.max_pool2d(spk.flatten(0, 1), 2)            # OR over 2x2
-                    h = pooled.view(n, B, *pooled.shape[1:])
-                else:
-                    h = spk
+                    traces[l][1].extend(spk.to(dt).unbind(0))
+                h = or_pool(spk) if b.pool else spk
             out_t.append(spk)
-        spikes_out = torch.cat(out_t)                                        # [T, B, K]
-        counts_t = spikes_out.cumsum(0)
+        counts_t = torch.cat(out_t).to(dt).cumsum(0)                         # [T, B, K]
         return SnnOut(counts_t[-1], v[-1], counts_t, torch.stack(v_t),
                       tuple(f.flatten(1).sum(0) for f in fired),
                       tuple(k.flatten(1) for k in kept), tuple(mean), tuple(var),

@@ -74,6 +74,7 @@ init, forward, backward, update = s4nn.init, s4nn.forward, s4nn.backward, s4nn.u
 loss, train_step, end_epoch = s4nn.loss, s4nn.train_step, s4nn.end_epoch
 score, silent, probe, predict = s4nn.score, s4nn.silent, s4nn.probe, s4nn.predict
 tied, spike_time_hist = s4nn.tied, s4nn.spike_time_hist
+effective_thresholds, output_error = s4nn.effective_thresholds, s4nn.output_error
 
 
 def encode(pixels: np.ndarray | torch.Tensor, cfg: BS4NNConfig) -> torch.Tensor:

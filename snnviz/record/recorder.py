@@ -25,7 +25,8 @@ from snnviz.training.events import (
     Alert, BatchEnd, EpochEnd, EvalEnd, Event, Probe, ProbeLayer, RunEnd, RunStart,
 )
 
-__all__ = ["Ring", "Snapshot", "Recorder", "EventQueue", "SampleView", "probe_sample"]
+__all__ = ["Ring", "Snapshot", "Recorder", "EventQueue", "SampleView", "probe_sample",
+           "FlipCounter", "WeightView", "weight_view"]
 
 _STEP_FIELDS = ("loss", "accuracy", "running_accuracy", "silent_fraction", "samples_per_second")
 _EPOCH_FIELDS = ("train_loss", "train_accuracy", "val_accuracy", "step")
@@ -281,3 +282,49 @@ def probe_sample(algo: Any, params: Any, algo_cfg: Any, t_in_one: Any, image: np
     if img.ndim == 3:
         img = img.mean(axis=0)                                              # [H, W]
     return SampleView(probe, img, tuple(classes), int(step))
+
+
+class FlipCounter:
+    """Per-weight count of sign changes (``w >= 0`` is +1, as ``binarize``) between the
+    weight matrices it is shown; one int32 per weight, whatever the run length.
+
+    Shown once per trainer step, it counts the flips that survive a step: with online
+    updates, a weight that flips and flips back within one step is not counted.
+    """
+
+    def __init__(self) -> None:
+        self.counts: np.ndarray | None = None
+        self._sign: np.ndarray | None = None
+
+    def observe(self, w: Any) -> None:
+        """Compare the signs of ``w`` (``[N_out, N_in]``) with the previous call's."""
+        sign = np.asarray(w) >= 0
+        if self._sign is None or self._sign.shape != sign.shape:
+            self.counts = np.zeros(sign.shape, np.int32)
+        else:
+            self.counts += sign != self._sign
+        self._sign = sign
+
+
+@dataclass(frozen=True)
+class WeightView:
+    """A copy of one layer's (latent) weights ``[N_out, N_in]`` at trainer step ``step``,
+    with per-weight sign-flip counts (first layer of binary-weight runs, else None)."""
+
+    layer: int
+    w: np.ndarray
+    flips: np.ndarray | None
+    in_shape: tuple[int, ...]
+    step: int
+
+
+def weight_view(params: Any, layer: int, in_shape: tuple[int, ...], step: int,
+                flips: FlipCounter | None = None) -> WeightView | None:
+    """The weights of ``layer`` from ``params.w`` (None if the params have no ``w``)."""
+    ws = getattr(params, "w", None)
+    if ws is None or not 0 <= layer < len(ws):
+        return None
+    w = np.array(ws[layer].detach().cpu() if hasattr(ws[layer], "detach") else ws[layer])
+    counts = flips.counts.copy() if (flips is not None and layer == 0
+                                     and flips.counts is not None) else None
+    return WeightView(layer, w, counts, tuple(int(s) for s in in_shape), int(step))

@@ -169,6 +169,8 @@ class TrainConfig(Validated):
         "training order per epoch: shuffle, fixed, or replacement (draw with replacement)",
         choices=("shuffle", "fixed", "replacement"),
     )
+    lr_decay: float = hp(1.0, "multiply the learning rates by this after every epoch "
+                         "(1 = constant, as in the papers)", bounds=(0.01, 1.0), step=0.01)
     no_spike: str = hp("wrong", "eval: decision when no output fires", choices=("wrong", "potential"))
     ties: str = hp(
         "wrong",

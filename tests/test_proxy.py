@@ -147,9 +147,10 @@ def test_snn_forward_equals_naive_per_step(bn_train):
         assert torch.equal(out.counts, ref_counts)
         torch.testing.assert_close(out.v_out, ref_v, rtol=0, atol=1e-12)
         torch.testing.assert_close(out.counts_t[-1], out.counts)
-        for a, b in zip(out.mean + out.var, ref_mean + ref_var):
+        for a, b in zip(out.mean + out.var, ref_mean + ref_var, strict=True):
             torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
-    assert all(torch.equal(a, b) for a, b in zip(p.snn_mean, random_params(cfg).snn_mean))
+    fresh = random_params(cfg).snn_mean
+    assert all(torch.equal(a, b) for a, b in zip(p.snn_mean, fresh, strict=True))
 
 
 def test_rate_input_equals_naive_with_the_same_draws():
@@ -177,7 +178,7 @@ def test_rates_approach_normalised_ann_activations():
     out = nets.snn_forward(cfg.net, conv.w, conv.bn_weight, conv.bn_bias, conv.snn_mean,
                            conv.snn_var, xi, t_max=cfg.t_max, thr=cfg.thr, reset="subtract",
                            keep=6)
-    for l, (a, lam) in enumerate(zip(ann.acts, scales)):
+    for l, (a, lam) in enumerate(zip(ann.acts, scales, strict=True)):
         target = (a.flatten(1).clamp(min=0) / lam).clamp(max=1)
         rate = out.kept[l] / cfg.t_max
         assert float((rate - target).abs().max()) < 0.01 * (l + 1), l
@@ -190,7 +191,7 @@ def test_rates_approach_normalised_ann_activations():
 def reference_modules(p, cfg):
     """The same network as torch.nn modules, parameters copied (an independent path)."""
     mods, bns = [], []
-    for b, w in zip(cfg.net, p.w):
+    for b, w in zip(cfg.net, p.w, strict=True):
         if b.kind == "conv":
             conv = nn.Conv2d(w.shape[1], w.shape[0], 3, padding=1, bias=False).double()
             bn = nn.BatchNorm2d(w.shape[0]).double()
@@ -221,10 +222,10 @@ def test_gradient_equals_independent_substitution(bn_train):
     out.data.copy_(torch.as_tensor(fwd.readout.counts, dtype=F64))
     F.mse_loss(out, F.one_hot(torch.as_tensor(y), 3).double()).backward()
     ws = [m.weight for m in net if isinstance(m, (nn.Conv2d, nn.Linear))]
-    for g, m in zip(grads.w, ws):
+    for g, m in zip(grads.w, ws, strict=True):
         torch.testing.assert_close(g, m.grad, rtol=0, atol=1e-10)
     for g, bn in zip(grads.bn_weight + grads.bn_bias, [b.weight for b in bns] +
-                     [b.bias for b in bns]):
+                     [b.bias for b in bns], strict=True):
         torch.testing.assert_close(g, bn.grad, rtol=0, atol=1e-10)
     assert any(float(g.abs().max()) > 0 for g in grads.w)
 
@@ -250,11 +251,11 @@ def test_adam_update_matches_torch_optim():
     g = torch.Generator().manual_seed(5)
     for _ in range(3):
         gs = [torch.randn(t.shape, generator=g, dtype=F64) for t in leaves]
-        for t, gi in zip(leaves, gs):
+        for t, gi in zip(leaves, gs, strict=True):
             t.grad = gi.clone()
         opt.step()
         p = proxy.update(p, proxy._split(gs, p), cfg)
-    for a, b in zip(proxy._trainable(p), leaves):
+    for a, b in zip(proxy._trainable(p), leaves, strict=True):
         torch.testing.assert_close(a, b.detach(), rtol=0, atol=1e-14)
     assert int(p.step) == 3
 
@@ -270,7 +271,7 @@ def test_weights_are_shared_and_steps_are_pure():
     before = [t.clone() for f in p for t in (f if isinstance(f, tuple) else (f,))]
     new, st = proxy.train_step(p, x, y, cfg, online=False)
     after = [t for f in p for t in (f if isinstance(f, tuple) else (f,))]
-    assert all(torch.equal(a, b) for a, b in zip(before, after))             # inputs untouched
+    assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True))   # inputs intact
     f0, f1 = proxy.forward(p, x, cfg), proxy.forward(new, x, cfg)
     assert not np.allclose(f0.readout.ann, f1.readout.ann)                   # the ANN changed
     assert not np.array_equal(f0.readout.counts, f1.readout.counts)          # the SNN changed
@@ -346,9 +347,11 @@ def test_exact_resume_through_a_weights_only_checkpoint(tmp_path):
     state = torch.load(tmp_path / "ck.pt", weights_only=True)
     rest = make_trainer(cfg, splits, state=state)
     rest.run()
-    for a, b in zip(full.params, rest.params):
-        for u, v in zip(a if isinstance(a, tuple) else (a,), b if isinstance(b, tuple) else (b,)):
-            assert torch.equal(u, v)
+    def flat(p):
+        return [t for f in p for t in (f if isinstance(f, tuple) else (f,))]
+
+    assert all(torch.equal(u, v) for u, v in zip(flat(full.params), flat(rest.params),
+                                                  strict=True))
     assert int(full.params.epoch) == 2 and int(part.params.epoch) == 1
     assert [h["val_accuracy"] for h in full.history] == [h["val_accuracy"] for h in rest.history]
 

@@ -142,7 +142,7 @@ def ann_forward(net, w, gamma, beta, mean, var, x: torch.Tensor, bn_train: bool,
     if bn_train:
         mean, var = tuple(m.clone() for m in mean), tuple(v.clone() for v in var)
     h, acts, u = x, [], x
-    for b, wl in zip(net, w):
+    for b, wl in zip(net, w, strict=True):
         u = _op(b, wl, h)
         if b.bn >= 0:
             u = _bn(u, 1, gamma[b.bn], beta[b.bn], mean[b.bn], var[b.bn], bn_train, momentum)

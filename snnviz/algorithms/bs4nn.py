@@ -75,6 +75,7 @@ loss, train_step, end_epoch = s4nn.loss, s4nn.train_step, s4nn.end_epoch
 score, silent, probe, predict = s4nn.score, s4nn.silent, s4nn.probe, s4nn.predict
 tied, spike_time_hist = s4nn.tied, s4nn.spike_time_hist
 effective_thresholds, output_error = s4nn.effective_thresholds, s4nn.output_error
+scale_lr = s4nn.scale_lr
 
 
 def encode(pixels: np.ndarray | torch.Tensor, cfg: BS4NNConfig) -> torch.Tensor:

@@ -303,7 +303,7 @@ def _forward(params: Params, x: torch.Tensor, cfg: ProxyConfig, t_max: int | Non
         return Forward((), Readout(z.astype(np.int32), z, z), np.zeros((T, 0, K), np.int32),
                        np.zeros((T, 0, K), np.float32))
     c, v, a, ct, vt = (np.concatenate(col, axis=1 if i > 2 else 0)
-                       for i, col in enumerate(zip(*parts)))
+                       for i, col in enumerate(zip(*parts, strict=True)))
     return Forward((), Readout(c, v, a), ct, vt)
 
 
@@ -354,12 +354,13 @@ def update(params: Params, grads: Grads, cfg: ProxyConfig) -> Params:
     t = int(params.step) + 1
     bc1, bc2 = 1 - cfg.beta1**t, 1 - cfg.beta2**t
     new_w, new_m, new_v = [], [], []
-    for w, g, m, v in zip(_trainable(params), _trainable(grads), params.adam_m, params.adam_v):
-        g = g + cfg.weight_decay * w
-        m = cfg.beta1 * m + (1 - cfg.beta1) * g
-        v = cfg.beta2 * v + (1 - cfg.beta2) * g * g
-        denom = v.sqrt() / math.sqrt(bc2) + cfg.adam_eps
-        new_w.append(w - (cfg.lr / bc1) * m / denom)
+    for w, g, m, v in zip(_trainable(params), _trainable(grads), params.adam_m, params.adam_v,
+                          strict=True):
+        g = g.add(w, alpha=cfg.weight_decay)                      # L2: g + lambda w
+        m = m.mul(cfg.beta1).add_(g, alpha=1 - cfg.beta1)         # m = b1 m + (1 - b1) g
+        v = v.mul(cfg.beta2).addcmul_(g, g, value=1 - cfg.beta2)  # v = b2 v + (1 - b2) g^2
+        denom = v.sqrt().div_(math.sqrt(bc2)).add_(cfg.adam_eps)  # sqrt(v / bc2) + eps
+        new_w.append(w.addcdiv(m, denom, value=-cfg.lr / bc1))    # w - lr m / (bc1 denom)
         new_m.append(m)
         new_v.append(v)
     tw = _split(new_w, params)
@@ -438,8 +439,10 @@ def train_step(params: Params, x: torch.Tensor, y: torch.Tensor, cfg: ProxyConfi
         p, st = _step(p, x[i: i + 1], y[i: i + 1], cfg)
         parts.append(st)
     n = sum(s.n for s in parts)
-    readout = Readout(*(np.concatenate(col) for col in zip(*(s.readout for s in parts))))
-    fire = tuple(np.sum(col, axis=0) for col in zip(*(s.fire_counts for s in parts)))
+    readout = Readout(*(np.concatenate(col)
+                        for col in zip(*(s.readout for s in parts), strict=True)))
+    fire = tuple(np.sum(col, axis=0)
+                 for col in zip(*(s.fire_counts for s in parts), strict=True))
     extra = dict(parts[-1].extra, ann_accuracy=float(np.mean(
         [s.extra["ann_accuracy"] for s in parts])))
     return p, StepStats(n, float(np.mean([s.loss for s in parts])), readout, fire, (), extra)
@@ -510,7 +513,7 @@ def _curve(counts_t: np.ndarray, v_t: np.ndarray, y: np.ndarray, policy: EvalPol
     snn = cfg if cfg.mode == "proxy" else _as_proxy(cfg)
     zero = np.zeros(counts_t.shape[1:], np.float32)
     return np.array([score(Readout(c, v, zero), y, policy, snn).mean() if len(y) else math.nan
-                     for c, v in zip(counts_t, v_t)])
+                     for c, v in zip(counts_t, v_t, strict=True)])
 
 
 @functools.lru_cache(maxsize=16)
@@ -538,7 +541,7 @@ def probe(params: Params, x_one: torch.Tensor, cfg: ProxyConfig, max_neurons: in
     snn, ann = _snn(p, xi, cfg, trace=True), _ann(p, xi, cfg)
     T = cfg.t_max
     layers, raster, rate, act = [], [], [], []
-    for (v_pre, spk), a in zip(snn.trace, ann.acts):
+    for (v_pre, spk), a in zip(snn.trace, ann.acts, strict=True):
         v_pre, spk = v_pre[:, 0], spk[:, 0]                                  # [T, N]
         counts = spk.sum(0)
         first = torch.where(counts > 0, spk.argmax(0), torch.full_like(counts, T))

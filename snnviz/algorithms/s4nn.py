@@ -31,6 +31,7 @@ step averages the per-sample updates computed at the same weights.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
@@ -119,6 +120,16 @@ class StepStats(NamedTuple):
     readout: Readout
     fire_counts: tuple[np.ndarray, ...]
     flips: tuple[int, ...]
+
+
+def scale_lr(cfg: S4NNConfig, factor: float) -> S4NNConfig:
+    """The config with every learning rate multiplied by ``factor`` (schedules)."""
+    if factor == 1.0:
+        return cfg
+    lrs = {"lr_hidden": cfg.lr_hidden * factor, "lr_out": cfg.lr_out * factor}
+    if hasattr(cfg, "lr_alpha"):
+        lrs["lr_alpha"] = cfg.lr_alpha * factor
+    return dataclasses.replace(cfg, **lrs)
 
 
 def _dtype(cfg: S4NNConfig) -> torch.dtype:

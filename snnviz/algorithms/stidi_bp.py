@@ -129,10 +129,13 @@ class StidiConfig(Validated):
                           step=1)
     thr_hidden: float = hp(10.0, "threshold of hidden neurons", bounds=(1e-3, 1e6), step=0.5)
     thr_out: float = hp(10.0, "threshold of output neurons", bounds=(1e-3, 1e6), step=0.5)
-    init_hidden: float = hp(8.0, "hidden weights start uniform in [0, 2*init*thr/fan_in)",
+    init_hidden: float = hp(2.0, "mean initial total weight of a hidden neuron (thresholds)",
+                            bounds=(-1e4, 1e4), step=0.5)
+    init_out: float = hp(2.0, "mean initial total weight of an output neuron (thresholds)",
+                         bounds=(-1e4, 1e4), step=0.5)
+    init_spread: float = hp(10.0, "half-width of the uniform initial weights, in the same "
+                            "units: w ~ U[init - spread, init + spread) * thr / fan_in",
                             bounds=(0.0, 1e4), step=0.5)
-    init_out: float = hp(4.0, "output weights start uniform in [0, 2*init*thr/fan_in)",
-                         bounds=(0.0, 1e4), step=0.5)
     lr_hidden: float = hp(1.0, "learning rate of hidden layers", bounds=(0.0, 1e6), step=0.1)
     lr_out: float = hp(1.0, "learning rate of the output layer", bounds=(0.0, 1e6), step=0.1)
     beta: float = hp(1.0, "scale of the displacement sent to the layer below",
@@ -209,10 +212,11 @@ def _dtype(cfg: StidiConfig) -> torch.dtype:
 
 
 def init(cfg: StidiConfig, gen: torch.Generator) -> Params:
-    """Uniform non-negative weights ``U[0, 2 * gain * thr / fan_in)`` per layer: the mean
-    total weight of a neuron is ``gain`` thresholds."""
-    w = tuple((torch.rand(sp.geom.weight_shape, generator=gen, dtype=torch.float64)
-               * (2.0 * sp.gain * sp.thr / sp.geom.fan_in)).to(_dtype(cfg))
+    """Uniform weights ``U[gain - spread, gain + spread) * thr / fan_in`` per layer: the
+    mean total weight of a neuron is ``gain`` thresholds (``init_*``)."""
+    sd = cfg.init_spread
+    w = tuple(((torch.rand(sp.geom.weight_shape, generator=gen, dtype=torch.float64) * 2 - 1)
+               * sd + sp.gain).mul(sp.thr / sp.geom.fan_in).to(_dtype(cfg))
               for sp in cfg.layer_specs())
     return Params(w, torch.full((len(w),), float(getattr(cfg, "alpha_init", 1.0)),
                                 dtype=torch.float64))

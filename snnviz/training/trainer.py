@@ -218,6 +218,8 @@ class Trainer:
         chunk = tc.online_chunk if online else tc.batch_size
         idx = order[self.pos: self.pos + chunk]
         t0 = time.perf_counter()
+        if tc.lr_decay != 1.0:
+            a = self.algo.scale_lr(a, tc.lr_decay ** self.epoch)
         new, st = self.algo.train_step(self.params, self.t_train[idx], self.y_train[idx],
                                        a, online)
         dt = time.perf_counter() - t0

@@ -379,9 +379,9 @@ class TrainingApp(pn.viewable.Viewer):
     def servable(self, title: str | None = "snnviz", location: bool = True, area: str = "main",
                  target: str | None = None) -> Any:
         """Serve the dashboard in a page template (sidebar: controls; main: views)."""
-        tpl = pn.template.FastListTemplate(
+        tpl = pn.template.BootstrapTemplate(   # its assets are bundled: works offline
             title="snnviz: watch spiking networks learn", sidebar=[self._sidebar()],
-            main=[self.tabs], sidebar_width=360, accent=vf.THEME["accent"],
+            main=[self.tabs], sidebar_width=360, header_background=vf.THEME["accent"],
             theme_toggle=False)
         return tpl.servable(title=title, location=location, area=area, target=target)
 

@@ -19,9 +19,9 @@ def _arg(name: str, default: str) -> str:
     return values[0].decode() if values else default
 
 
-# Faster views than the command-line defaults: probe the watched sample every 5 steps.
+# Faster views than the command-line defaults: probe the watched sample every 10 steps.
 TrainingApp(
     algorithm=_arg("algorithm", "s4nn"),
     dataset=_arg("dataset", "mnist-mini"),
-    overrides={"every": 5, "epochs": 20},
+    overrides={"every": 10, "epochs": 20},
 ).servable()

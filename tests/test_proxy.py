@@ -129,21 +129,24 @@ def naive_snn(p, x, cfg, bn_train=False, rate_spikes=None):
                     cur = bn(cur, b.bn)
             v[l] = v[l] + cur
             s = (v[l] >= cfg.thr).to(F64)
-            v[l] = torch.where(s > 0, torch.zeros_like(v[l]), v[l])
+            v[l] = torch.where(s > 0, torch.zeros_like(v[l]), v[l]) if cfg.reset == "zero" \
+                else v[l] - cfg.thr * s
             h = F.max_pool2d(s, 2) if b.pool else s
         counts += h
     return counts, v[-1], mean, var
 
 
-@pytest.mark.parametrize("bn_train", [False, True])
-def test_snn_forward_equals_naive_per_step(bn_train):
-    cfg = small_cfg(layers="c4,p,c3,f6", t_max=12, thr=0.5)
+@pytest.mark.parametrize("bn_train,reset", [(False, "zero"), (True, "zero"),
+                                            (True, "subtract")])
+def test_snn_forward_equals_naive_per_step(bn_train, reset):
+    cfg = small_cfg(layers="c4,p,c3,f6", t_max=12, thr=0.5, reset=reset)
     p, x = random_params(cfg), proxy.intensities(images(5), cfg)
     ref_counts, ref_v, ref_mean, ref_var = naive_snn(p, x, cfg, bn_train)
     assert 0 < ref_counts.sum() < ref_counts.numel() * cfg.t_max        # a non-trivial case
     for chunk in (1, 5, 0):
         out = nets.snn_forward(cfg.net, p.w, p.bn_weight, p.bn_bias, p.snn_mean, p.snn_var, x,
-                               t_max=cfg.t_max, thr=cfg.thr, bn_train=bn_train, chunk=chunk)
+                               t_max=cfg.t_max, thr=cfg.thr, reset=reset, bn_train=bn_train,
+                               chunk=chunk)
         assert torch.equal(out.counts, ref_counts)
         torch.testing.assert_close(out.v_out, ref_v, rtol=0, atol=1e-12)
         torch.testing.assert_close(out.counts_t[-1], out.counts)
@@ -309,6 +312,9 @@ def test_accuracy_vs_steps_probe_and_compare():
     curve = proxy.accuracy_vs_steps(p, x, y, cfg, t_eval=9)
     fwd = proxy.forward(p, x, cfg)
     assert curve.shape == (9,) and curve[5] == proxy.score(fwd.readout, y, HONEST, cfg).mean()
+    ex = proxy.eval_extra([proxy.forward(p, x[:7], cfg), proxy.forward(p, x[7:], cfg)], y, cfg)
+    np.testing.assert_array_equal(ex["acc_vs_t"], curve[:6])
+    assert ex["ann_accuracy"] == (fwd.readout.ann.argmax(1) == y).mean()
     pr = proxy.probe(p, x[0], cfg, max_neurons=5)
     assert [L["v_trace"].shape for L in pr["layers"]] == [(6, 5), (6, 5), (6, 3)]
     assert pr["extra"]["out_counts_t"].shape == (6, 3)
@@ -406,3 +412,21 @@ def test_cli_smoke_run(tmp_path):
     assert 0 <= res["test_accuracy"] <= 1 and 0 <= res["tie_rate"] <= 1
     assert {"honest", "reference", "configured"} <= set(res["test_by_policy"])
     assert res["config"]["algo"]["t_max"] == 15 and res["config"]["algo"]["thr"] == 2.0
+
+
+def test_baselines_command_on_two_runs(tmp_path, capsys):
+    from snnviz.cli import main as cli
+
+    small = ["--algorithm", "proxy", "--dataset", "synthetic", "--train-size", "60",
+             "--val-size", "20", "--test-size", "20", "--epochs", "1", "--batch-size", "20",
+             "--quiet", "--set", "layers=c4,p,f8", "--set", "thr=0.5"]
+    assert cli(["train", *small, "--out", str(tmp_path / "px")]) == 0
+    assert cli(["train", *small, "--set", "mode=ann", "--out", str(tmp_path / "ann")]) == 0
+    capsys.readouterr()
+    assert proxy.main(["--proxy-run", str(tmp_path / "px"), "--ann-run", str(tmp_path / "ann"),
+                       "--t-eval", "30", "--calib", "40", "--reset", "subtract",
+                       "--out", str(tmp_path / "cmp.json")]) == 0
+    res = json.loads((tmp_path / "cmp.json").read_text())
+    assert res["T"] == 15 and res["reset_converted"] == "subtract" and res["n_calib"] == 40
+    assert len(res["converted_snn"]["acc_vs_t"]) == 30 and 0 <= res["ann_alone"] <= 1
+    assert {"honest", "argmax", "tie-optimistic"} <= set(res["proxy_snn"])

@@ -210,3 +210,10 @@ def test_config_validation():
         s4nn.Config(thr_out=float("nan"))
     with pytest.raises(ValueError, match="one of"):
         s4nn.Config(delta_weights="sideways")
+
+
+def test_scale_lr():
+    cfg = bs4nn.Config()
+    half = bs4nn.scale_lr(cfg, 0.5)
+    assert (half.lr_hidden, half.lr_out, half.lr_alpha) == (0.05, 0.05, 0.005)
+    assert s4nn.scale_lr(s4nn.Config(), 1.0) == s4nn.Config()

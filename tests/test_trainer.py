@@ -122,3 +122,12 @@ def test_model_selection_uses_validation_only(splits):
     assert len(vals) == 3 and len(tests) == 1                 # test evaluated once
     assert t.best_epoch == int(np.argmax(vals))
     assert events[-1].summary["val_accuracy"] == max(vals)
+
+
+def test_lr_decay_changes_later_epochs_only(splits):
+    base, _ = _final(cfg_for(epochs=1), splits)
+    decayed, _ = _final(cfg_for(epochs=1, lr_decay=0.5), splits)
+    assert all(torch.equal(a, b) for a, b in zip(base.params.w, decayed.params.w))
+    base2, _ = _final(cfg_for(epochs=2), splits)
+    decayed2, _ = _final(cfg_for(epochs=2, lr_decay=0.5), splits)
+    assert not all(torch.equal(a, b) for a, b in zip(base2.params.w, decayed2.params.w))

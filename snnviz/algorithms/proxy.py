@@ -269,7 +269,7 @@ def _snn(p: Params, x: torch.Tensor, cfg: ProxyConfig, t_max: int | None = None,
          bn_train: bool = False, gen: torch.Generator | None = None, keep: int = 0,
          trace: bool = False) -> nets.SnnOut:
     if cfg.input_coding == "rate" and gen is None:
-        gen = derive(int(p.seed), "eval-input")
+        gen = derive(int(p.seed), "probe-input")
     if gen is not None and x.device.type != "cpu":
         dev_gen = torch.Generator(device=x.device)
         dev_gen.manual_seed(int(torch.randint(0, 2**62, (), generator=gen)))
@@ -293,7 +293,8 @@ def _forward(params: Params, x: torch.Tensor, cfg: ProxyConfig, t_max: int | Non
     with torch.no_grad():
         for k in range(0, len(x), cfg.eval_chunk):
             xi = intensities(x[k: k + cfg.eval_chunk], cfg)
-            s, a = _snn(p, xi, cfg, t_max), _ann(p, xi, cfg)
+            gen = derive(int(p.seed), "eval-input", k) if cfg.input_coding == "rate" else None
+            s, a = _snn(p, xi, cfg, t_max, gen=gen), _ann(p, xi, cfg)
             parts.append((s.counts.to(torch.int32).cpu().numpy(), s.v_out.cpu().numpy(),
                           a.out.cpu().numpy(), s.counts_t.to(torch.int32).cpu().numpy(),
                           s.v_t.cpu().numpy()))
@@ -531,6 +532,19 @@ def accuracy_vs_steps(params: Params, x: torch.Tensor, y: np.ndarray, cfg: Proxy
     return _curve(fwd.counts_t, fwd.v_t, np.asarray(y), policy, cfg)
 
 
+def eval_extra(fwds: list[Forward], y: np.ndarray, cfg: ProxyConfig) -> dict:
+    """Plain data for an evaluation event from the passes over a split, in order: the honest
+    SNN accuracy after each of the ``T`` steps and the ANN's accuracy (a trainer hook)."""
+    if not fwds:
+        return {"acc_vs_t": np.zeros(0), "ann_accuracy": math.nan}
+    counts_t = np.concatenate([f.counts_t for f in fwds], axis=1)
+    v_t = np.concatenate([f.v_t for f in fwds], axis=1)
+    ann = np.concatenate([f.readout.ann for f in fwds])
+    y = np.asarray(y)
+    return {"acc_vs_t": _curve(counts_t, v_t, y, HONEST, cfg),
+            "ann_accuracy": float((ann.argmax(axis=1) == y).mean()) if len(y) else math.nan}
+
+
 def probe(params: Params, x_one: torch.Tensor, cfg: ProxyConfig, max_neurons: int) -> dict:
     """One sample's display data: per IF layer the first spike step of every neuron (``T``:
     silent), the pre-reset membrane potentials ``[T, n]`` of its ``max_neurons`` most active
@@ -596,29 +610,33 @@ def _snn_row(params: Params, cfg: ProxyConfig, x, y, t_eval: int) -> dict:
 
 def compare(proxy_params: Params | None, ann_params: Params | None, cfg: ProxyConfig,
             x_calib: torch.Tensor, x_test: torch.Tensor, y_test: np.ndarray,
-            percentile: float = 99.9, t_eval: int | None = None) -> dict:
+            percentile: float = 99.9, t_eval: int | None = None,
+            ann_cfg: ProxyConfig | None = None) -> dict:
     """Test accuracies side by side at the same ``T``: the proxy-trained SNN (and its ANN),
-    the ANN trained alone, and that ANN converted with threshold balancing. SNN rows hold
-    the honest, argmax and tie-optimistic accuracies at ``T`` and the honest accuracy after
-    each step up to ``t_eval`` (default ``8 T``)."""
+    the ANN trained alone, and that ANN converted with threshold balancing on ``x_calib``
+    (run with ``ann_cfg``, default ``cfg``: same T, threshold and reset). SNN rows hold the
+    honest, argmax and tie-optimistic accuracies at ``T`` and the honest accuracy after each
+    step up to ``t_eval`` (default ``8 T``)."""
     y = np.asarray(y_test)
     t_eval = max(t_eval or 8 * cfg.t_max, cfg.t_max)
+    conv_cfg = _as_proxy(ann_cfg or cfg)
     out: dict = {"T": cfg.t_max, "t_eval": t_eval, "percentile": percentile,
-                 "n_test": int(len(y)), "n_calib": int(len(x_calib))}
+                 "reset_converted": conv_cfg.reset, "n_test": int(len(y)),
+                 "n_calib": int(len(x_calib))}
     if proxy_params is not None:
-        out["proxy_snn"] = _snn_row(proxy_params, cfg, x_test, y, t_eval)
+        out["proxy_snn"] = _snn_row(proxy_params, _as_proxy(cfg), x_test, y, t_eval)
     if ann_params is not None:
-        conv = convert(ann_params, x_calib, cfg, percentile)
-        row = _snn_row(conv, cfg, x_test, y, t_eval)
-        out["ann_alone"] = _snn_row(ann_params, cfg, x_test, y, cfg.t_max)["ann"]
+        conv = convert(ann_params, x_calib, conv_cfg, percentile)
+        row = _snn_row(conv, conv_cfg, x_test, y, t_eval)
+        out["ann_alone"] = _snn_row(ann_params, conv_cfg, x_test, y, conv_cfg.t_max)["ann"]
         out["converted_snn"] = {k: v for k, v in row.items() if k != "ann"}
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m snnviz.algorithms.proxy --proxy-run DIR --ann-run DIR``: the side-by-side
-    table of two finished ``snnviz train --algorithm proxy`` runs (the second with
-    ``--set mode=ann``), written as JSON to ``--out`` and printed."""
+    table of two finished ``snnviz train --algorithm proxy`` runs on the same data (the second
+    with ``--set mode=ann``), printed and written as JSON to ``--out``."""
     import argparse
     import dataclasses
     import json
@@ -633,8 +651,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--percentile", type=float, default=99.9)
     ap.add_argument("--calib", type=int, default=2000, help="training samples for balancing")
     ap.add_argument("--t-eval", type=int, help="longest read-out (default 8 T)")
-    ap.add_argument("--reset", choices=("zero", "subtract"), help="neuron reset for the "
-                    "converted SNN (default: the run's)")
+    ap.add_argument("--reset", choices=("zero", "subtract"), help="neuron reset of the "
+                    "converted SNN (default: the ANN run's)")
     ap.add_argument("--out", help="JSON file to write")
     args = ap.parse_args(argv)
     trainers = {}
@@ -644,15 +662,16 @@ def main(argv: list[str] | None = None) -> int:
             trainers[key] = make_trainer(run_config_from_dict(state["config"]), state=state)
     if not trainers:
         ap.error("give --proxy-run and/or --ann-run")
-    tr = trainers.get("proxy") or trainers["ann"]
-    cfg = dataclasses.replace(tr.cfg.algo, mode="proxy")
-    ann_tr = trainers.get("ann")
-    if ann_tr is not None and args.reset:
-        cfg = dataclasses.replace(cfg, reset=args.reset)
-    calib = (ann_tr or tr).t_train[: args.calib]
-    res = compare(trainers["proxy"].best_params if "proxy" in trainers else None,
-                  ann_tr.best_params if ann_tr is not None else None, cfg, calib, tr.t_test,
-                  tr.y_test, args.percentile, args.t_eval)
+    px, an = trainers.get("proxy"), trainers.get("ann")
+    if px is not None and an is not None and px.cfg.data != an.cfg.data:
+        ap.error("the two runs use different data splits")
+    ref = px or an
+    ann_cfg = None
+    if an is not None:
+        ann_cfg = dataclasses.replace(an.cfg.algo, reset=args.reset or an.cfg.algo.reset)
+    res = compare(px.best_params if px else None, an.best_params if an else None,
+                  ref.cfg.algo, ref.t_train[: args.calib], ref.t_test, ref.y_test,
+                  args.percentile, args.t_eval, ann_cfg)
     res["runs"] = {k: v for k, v in (("proxy", args.proxy_run), ("ann", args.ann_run)) if v}
     if args.out:
         write_json_atomic(res, args.out)

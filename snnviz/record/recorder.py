@@ -324,7 +324,8 @@ def weight_view(params: Any, layer: int, in_shape: tuple[int, ...], step: int,
     ws = getattr(params, "w", None)
     if ws is None or not 0 <= layer < len(ws):
         return None
-    w = np.array(ws[layer].detach().cpu() if hasattr(ws[layer], "detach") else ws[layer])
+    w_l = ws[layer]
+    w = w_l.detach().cpu().numpy().copy() if hasattr(w_l, "detach") else np.array(w_l)
     counts = flips.counts.copy() if (flips is not None and layer == 0
                                      and flips.counts is not None) else None
     return WeightView(layer, w, counts, tuple(int(s) for s in in_shape), int(step))

@@ -13,6 +13,7 @@ inspector and the weight views are computed by the worker between steps, on requ
 from __future__ import annotations
 
 import functools
+import html
 import logging
 import threading
 import time
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 import panel as pn
 import param
+import plotly.graph_objects as go
 
 from snnviz.api import make_trainer
 from snnviz.config import DataConfig, RunConfig
@@ -110,14 +112,14 @@ class TrainingWorker:
             self._advance()                                   # RunStart: no training yet
             while not self._stop.is_set():
                 self._wake.clear()
+                if not self.finished and (self._run.is_set() or self._step.is_set()):
+                    self._step.clear()
+                    self._advance()
                 while self._requests and not self._stop.is_set():
                     result = self._requests.popleft()(self.trainer)
                     if result is not None:
                         self.out.put(result)
-                if not self.finished and (self._run.is_set() or self._step.is_set()):
-                    self._step.clear()
-                    self._advance()
-                else:
+                if not self.running:
                     self._wake.wait(0.5)
         except Exception as e:  # shown to the user instead of a traceback
             log.exception("training worker failed")
@@ -159,6 +161,11 @@ class FigurePane(pn.pane.Plotly):
     def _plotly_json_wrapper(cls, fig: Any) -> dict:
         return _copy_tree(super()._plotly_json_wrapper(fig))
 
+    def _to_figure(self, obj: Any) -> Any:
+        # The stock check also looks up go.FigureWidget, which retries a failing import on
+        # every refresh when anywidget is not installed.
+        return obj if isinstance(obj, go.Figure) else super()._to_figure(obj)
+
 
 def _pane(fig: Any, height: int | None = None) -> FigurePane:
     return FigurePane(fig, link_figure=False, sizing_mode="stretch_width",
@@ -190,8 +197,9 @@ class TrainingApp(pn.viewable.Viewer):
         self._sample: SampleView | None = None
         self._weights: WeightView | None = None
         self._chosen: list[int] = []
-        self._last_weights = 0.0
+        self._last_weights = self._last_status = 0.0
         self._valid = True
+        self.updates = 0                      # live-view refreshes sent (benchmarks, tests)
         self._make_controls(algorithm, dataset, seed)
         self._make_views()
         self.reset()
@@ -219,7 +227,7 @@ class TrainingApp(pn.viewable.Viewer):
         self.reset_button.on_click(lambda e: self.reset())
         self.message = pn.pane.Alert("", alert_type="danger", visible=False,
                                      sizing_mode="stretch_width")
-        self.status = pn.pane.Markdown(self.param.status_text, sizing_mode="stretch_width")
+        self.status = pn.pane.HTML(self.param.status_text, sizing_mode="stretch_width")
         self.algorithm.param.watch(self._on_algorithm, "value")
         self.dataset.param.watch(lambda e: self.reset(), "value")
         self._cards = pn.Column(sizing_mode="stretch_width")
@@ -256,7 +264,10 @@ class TrainingApp(pn.viewable.Viewer):
     def _finished(self) -> bool:
         return self.worker is not None and self.worker.finished
 
-    def _buttons(self) -> None:
+    def _buttons(self, status: bool = True) -> None:
+        if status:
+            self.status_text = _status(self._snap, self.worker)
+            self._last_status = time.perf_counter()
         running = self.worker is not None and self.worker.running
         self.start_button.disabled = running or self._finished() or not self._valid
         self.pause_button.disabled = not running
@@ -382,7 +393,7 @@ class TrainingApp(pn.viewable.Viewer):
         tpl = pn.template.BootstrapTemplate(   # its assets are bundled: works offline
             title="snnviz: watch spiking networks learn", sidebar=[self._sidebar()],
             main=[self.tabs], sidebar_width=360, header_background=vf.THEME["accent"],
-            theme_toggle=False)
+            )
         return tpl.servable(title=title, location=location, area=area, target=target)
 
     # ------------------------------------------------------------------ updates --------
@@ -420,8 +431,7 @@ class TrainingApp(pn.viewable.Viewer):
                 self._patch_live(snap, force)
             elif tab == 2 and (force or self._weights_due()):
                 self._request_weights()
-            self.status_text = _status(snap, self.worker)
-            self._buttons()
+            self._buttons(status=force or time.perf_counter() - self._last_status > 0.25)
 
     def _rebuild_live(self, snap: Snapshot) -> None:
         run = snap.run
@@ -451,6 +461,7 @@ class TrainingApp(pn.viewable.Viewer):
         lv, run = self.live, snap.run
         if force or seen[0] != old[0]:
             _show_fig(lv["curves"], vu.patch_curves, snap)
+            self.updates += 1
             lv["flips"].visible = snap.sign_flips.shape[1] > 0
             if lv["flips"].visible:
                 _show_fig(lv["flips"], vu.patch_sign_flips, snap)
@@ -579,7 +590,8 @@ def _targets(probe: Any) -> np.ndarray | None:
 def _status(snap: Snapshot, worker: TrainingWorker | None) -> str:
     if snap.run is None:
         return "Preparing the run..." if worker is not None else "Fix the settings to start."
-    epochs = snap.run.config["train"]["epochs"]
+    run = snap.run
+    epochs = run.config["train"]["epochs"]
     if snap.status not in ("empty", "running"):
         acc = (snap.summary or {}).get("test_accuracy")
         done = f" test accuracy {acc:.1%}" if acc is not None else ""
@@ -588,10 +600,10 @@ def _status(snap: Snapshot, worker: TrainingWorker | None) -> str:
         state = "running" if worker is not None and worker.running else "paused"
     last = snap.last
     if last is None:
-        return f"**{state}**: {snap.run.algorithm} on {snap.run.dataset}, {snap.run.n_train} " \
-               "training samples. Press Start or Step."
+        return (f"<b>{state}</b>: {html.escape(run.algorithm)} on {html.escape(run.dataset)}, "
+                f"{run.n_train} training samples. Press Start or Step.")
     val = snap.val_accuracy[-1] if snap.val_accuracy.size else np.nan
     val_s = f", val {val:.1%}" if np.isfinite(val) else ""
-    return (f"**{state}**: epoch {last.epoch + 1}/{epochs}, step {last.step + 1}, "
+    return (f"<b>{state}</b>: epoch {last.epoch + 1}/{epochs}, step {last.step + 1}, "
             f"{last.seen}/{last.epoch_size} samples, {last.samples_per_second:,.0f} samples/s, "
             f"train {last.running_accuracy:.1%}{val_s}")

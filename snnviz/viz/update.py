@@ -43,7 +43,7 @@ def _note(fig: go.Figure, text: str) -> None:
             ann.text, ann.visible = text, bool(text)
             return
     if text:
-        fig.add_annotation(text=text, name="note", showarrow=False, xref="paper",
+        fig.add_annotation(text=text, name="note", visible=True, showarrow=False, xref="paper",
                            yref="paper", x=0.5, y=0.5, font={"size": 13, "color": "#6b7280"})
 
 

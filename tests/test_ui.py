@@ -1,0 +1,187 @@
+"""Generated controls and the Panel dashboard, driven headless (no browser)."""
+
+import dataclasses
+import time
+
+import numpy as np
+import pytest
+
+pn = pytest.importorskip("panel")
+
+from bokeh.core.serialization import Serializer  # noqa: E402
+from bokeh.document import Document  # noqa: E402
+
+from snnviz import ALGORITHMS, TrainConfig  # noqa: E402
+from snnviz.record import Recorder, SampleView, Snapshot, WeightView  # noqa: E402
+from snnviz.training.events import BatchEnd, Probe, ProbeLayer, RunStart  # noqa: E402
+from snnviz.ui.controls import (  # noqa: E402
+    ConfigForm, available_datasets, controls_for, make_widget,
+)
+from snnviz.ui.panel_app import FigurePane, TrainingApp  # noqa: E402
+from snnviz.viz import build_curves, build_race, patch_curves, patch_race  # noqa: E402
+
+TINY = {"hidden": "12", "online_chunk": 20, "epochs": 3, "every": 2}
+
+
+def until(app, cond, timeout=60.0):
+    """Tick the app (as the server's periodic callback would) until ``cond()`` holds."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        app._tick()
+        if cond():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not reached; status: " + app.status_text)
+
+
+@pytest.fixture
+def app():
+    a = TrainingApp("s4nn", "synthetic", overrides=TINY)
+    until(a, lambda: a._snap.run is not None)
+    yield a
+    a.close()
+
+
+def test_controls_come_from_field_metadata():
+    for name, algo in ALGORITHMS.items():
+        cfg = algo.Config()
+        ui = {f.name for f in dataclasses.fields(cfg) if f.metadata.get("ui", True)}
+        ctrls = {c.name: c for c in controls_for(cfg, "algorithm")}
+        assert set(ctrls) == ui, name
+        assert all(c.doc for c in ctrls.values()), name
+    ctrls = {c.name: c for c in controls_for(ALGORITHMS["s4nn"].Config(), "algorithm")}
+    assert "n_in" not in ctrls and "dtype" not in ctrls              # ui=False fields
+    assert ctrls["t_max"].kind == "int" and ctrls["t_max"].bounds == (4, 4096)
+    assert ctrls["hidden"].kind == "text" and ctrls["delta_weights"].kind == "choice"
+    assert ctrls["strict_threshold"].kind == "bool"
+    train = {c.name: c for c in controls_for(TrainConfig(), "training")}
+    assert "eval_batch" not in train and train["order"].choices == ("shuffle", "fixed",
+                                                                    "replacement")
+    lr = controls_for(ALGORITHMS["s4nn"].Config(), "algorithm")
+    lr = next(c for c in lr if c.name == "lr_hidden")
+    w = make_widget(lr)
+    assert (w.start, w.end, w.step, w.description) == (0.0, 100.0, 0.01, lr.doc)
+    pytest.importorskip("ipywidgets")
+    iw = make_widget(lr, backend="ipywidgets")
+    assert (iw.min, iw.max, iw.tooltip) == (0.0, 100.0, lr.doc)
+    with pytest.raises(ValueError):
+        make_widget(lr, backend="tk")
+
+
+def test_config_form_explains_bad_values():
+    form = ConfigForm("s4nn", "synthetic")
+    cfg, msg = form.build()
+    assert cfg is not None and msg == ""
+    form.widgets["gamma"].value = 300
+    cfg, msg = form.build()
+    assert cfg is None and "gamma" in msg and "t_max" in msg
+    form.widgets["gamma"].value = 3
+    form.widgets["hidden"].value = "abc"
+    assert "hidden" in form.build()[1]
+    form.widgets["hidden"].value = "20,10"
+    assert form.build()[0].algo.hidden == (20, 10)
+    form.widgets["val_size"].value = ""
+    assert form.build()[0].data.val_size is None
+
+
+def test_datasets_offered(monkeypatch, tmp_path):
+    monkeypatch.delenv("SNNVIZ_DATA", raising=False)
+    offline = available_datasets()
+    assert "mnist-mini" in offline and "mnist" not in offline
+    monkeypatch.setenv("SNNVIZ_DATA", str(tmp_path))
+    assert "mnist" in available_datasets()
+
+
+def test_figure_pane_sends_in_place_changes():
+    fig = build_curves(Snapshot())
+    pane = FigurePane(fig, link_figure=False)
+    root = pane.get_root(Document())
+    model = pane._models[root.ref["id"]][0]
+    rec = Recorder()
+    rec(RunStart("s4nn", "synthetic", {}, (4, 3), ("a", "b", "c"), 1, 0, 1, 0))
+    for s in range(5):
+        rec(BatchEnd(s, 0, 1, s + 1, 5, 0.1, 1.0, 1.0, 0.0, (), 1.0))
+    patch_curves(fig, rec.snapshot())
+    pane.param.trigger("object")
+    assert len(model.data_sources[0].data["x"][0]) == 5
+    race = build_race(None, ("a", "b", "c"))
+    pane.object = race
+    out = ProbeLayer(np.array([2, 5, 9]), np.arange(3), np.zeros((9, 3)), 1.0)
+    patch_race(race, Probe(7, 0, np.zeros(4), (out,), 9), ("a", "b", "c"))
+    pane.param.trigger("object")
+    assert "sample 7" in model.layout["title"]["text"]               # nested change sent
+    assert model.data[0]["marker"]["color"][0] == "#16a34a"
+    assert race.data[0].marker.color[0] == "#16a34a"                 # figure left intact
+    Serializer().encode(model.data)
+
+
+def test_app_start_pause_step_reset(app):
+    assert app.live["curves"].object.data[0].x.size == 0
+    app.start()
+    until(app, lambda: app._snap.step.size >= 3 and app._snap.probe is not None)
+    curves = app.live["curves"].object
+    assert curves.data[0].x.size >= 3 and app.updates > 0
+    assert app.live["race"].object.layout.title.text.startswith("Output race: sample")
+    assert "running" in app.status_text
+    app.pause()
+    assert "paused" in app.status_text and app.pause_button.disabled
+    time.sleep(0.3)
+    until(app, lambda: app.queue.get() is None or True)
+    app._tick()
+    steps = app.recorder.snapshot().step.size
+    time.sleep(0.3)
+    app._tick()
+    assert app.recorder.snapshot().step.size == steps                # paused: no training
+    app.step()
+    until(app, lambda: app.recorder.snapshot().step.size == steps + 1
+          or app.recorder.snapshot().status != "running")
+    old_worker = app.worker
+    app.reset()
+    assert app.worker is not old_worker and app._snap.step.size == 0
+    until(app, lambda: not old_worker.thread.is_alive(), timeout=20)
+
+
+def test_app_switches_algorithm_and_shows_flips(app):
+    app.algorithm.value = "bs4nn"
+    assert "alpha_init" in app.form.widgets and "BS4NN" in app.worker.cfg.algo.__class__.__name__
+    app.form.widgets["hidden"].value = "12"
+    app.start()
+    until(app, lambda: app._snap.sign_flips.shape[0] >= 2 and app._snap.run.algorithm == "bs4nn")
+    assert app.live["flips"].visible
+    assert app.live["flips"].object.data[0].x.size >= 2
+
+
+def test_bad_value_shows_a_message(app):
+    app.form.widgets["gamma"].value = 10_000
+    assert app.message.visible and "gamma" in app.message.object
+    assert app.start_button.disabled
+    app.start()                                                       # refused, no traceback
+    app.form.widgets["gamma"].value = 3
+    assert not app.message.visible and not app.start_button.disabled
+    app.form.widgets["val_size"].value = "100000"                     # fails when data loads
+    app.reset()
+    until(app, lambda: app.message.visible)
+    assert "val" in app.message.object.lower()
+
+
+def test_sample_inspector_and_weights(app):
+    app.sample_index.value = 3
+    until(app, lambda: isinstance(app._sample, SampleView) and app._sample.probe.sample_index == 3)
+    membrane = app.inspect["membrane"].object
+    full = membrane.data[0].x.size
+    app.time.value = 5
+    assert app.inspect["membrane"].object.data[0].x.size == 6 < full
+    app._on_raster_click(type("E", (), {"new": {"points": [{"y": 4, "curveNumber": 1}]}}))
+    assert app._chosen == [4] and app.layer.value == 0
+    assert app.inspect["membrane"].object.data[0].name == "neuron 4"
+    app.tabs.active = 2
+    until(app, lambda: isinstance(app._weights, WeightView))
+    assert app.weights["hist"].object.data[0].x.size > 0
+    assert np.isfinite(np.asarray(app.weights["tiles"].object.data[0].z, dtype=float)).any()
+
+
+def test_closing_the_session_stops_the_worker(app):
+    app.start()
+    worker = app.worker
+    app._on_session_destroyed(None)
+    assert not worker.thread.is_alive()

@@ -63,6 +63,7 @@ def run_config_from_dict(d: dict) -> RunConfig:
 
 
 def make_trainer(cfg: RunConfig, splits=None, bus: EventBus | None = None,
-                 state: dict | None = None) -> Trainer:
-    """A :class:`~snnviz.training.trainer.Trainer` for ``cfg``."""
-    return Trainer(cfg, splits=splits, bus=bus, state=state)
+                 state: dict | None = None, dist=None) -> Trainer:
+    """A :class:`~snnviz.training.trainer.Trainer` for ``cfg`` (``dist``: a
+    :class:`~snnviz.training.distributed.DistContext` for data-parallel runs)."""
+    return Trainer(cfg, splits=splits, bus=bus, state=state, dist=dist)

@@ -162,28 +162,58 @@ def versions() -> dict:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from snnviz.training import distributed
+
+    cfg = _train_config(args)
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError("--device cuda: no CUDA device is available on this machine")
+        if cfg.algorithm in ("s4nn", "bs4nn"):
+            print(f"snnviz: note: {cfg.algorithm} runs on compiled CPU kernels; --device cuda "
+                  "has no effect for it", file=sys.stderr)
+    ctx = distributed.init_from_env(args.device)
+    try:
+        return _train(args, cfg, ctx)
+    except RuntimeError as e:
+        if ctx is None:
+            raise
+        print(f"snnviz: error: rank {ctx.rank}: lost contact with the other processes; the "
+              f"data-parallel run stopped ({str(e).splitlines()[0][:160]})", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        distributed.shutdown()
+
+
+def _train(args: argparse.Namespace, cfg, ctx) -> int:
     from snnviz.api import make_trainer
     from snnviz.training.checkpoint import save_checkpoint, write_json_atomic
     from snnviz.training.events import BatchEnd, EpochEnd, RunEnd
 
-    cfg = _train_config(args)
-    if args.device == "cuda":
-        print(f"snnviz: note: {cfg.algorithm} runs on compiled CPU kernels; --device cuda "
-              "has no effect for it", file=sys.stderr)
-    out = _prepare_out(args, cfg)
+    main_rank = ctx is None or ctx.is_main
+    if main_rank:
+        out = _prepare_out(args, cfg)
+    elif args.out:
+        out = Path(args.out)
+    else:
+        raise UsageError("data-parallel runs need --out DIR")
     state = _resume_state(out, cfg) if args.resume else None
-    trainer = make_trainer(cfg, state=state)
+    trainer = make_trainer(cfg, state=state, dist=ctx)
     if state is not None and trainer.finished:
         trainer.finished = False
         if trainer.epoch >= trainer.cfg.train.epochs:
             raise UsageError(f"the run in {out} already finished {trainer.epoch} epochs; "
                              "pass a larger --epochs to continue it")
-    bar = _progress(trainer, args.quiet)
+    quiet = args.quiet or not main_rank
+    bar = _progress(trainer, quiet)
     t_start = time.perf_counter()
     elapsed_before = float(state.get("seconds_total", 0.0)) if state else 0.0
     last_ckpt = time.monotonic()
 
     def checkpoint() -> None:
+        if not main_rank:
+            return
         st = trainer.state_dict()
         st["seconds_total"] = elapsed_before + time.perf_counter() - t_start
         save_checkpoint(st, out / "checkpoint.pt")
@@ -202,9 +232,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                 checkpoint()
                 last_ckpt = time.monotonic()
                 val = "-" if ev.val_accuracy is None else f"{ev.val_accuracy:.4f}"
-                bar.write(f"epoch {ev.epoch + 1}: train acc {ev.train_accuracy:.4f} "
-                          f"val acc {val} ({ev.seconds:.1f} s)", file=sys.stderr) \
-                    if not args.quiet else None
+                if not quiet:
+                    bar.write(f"epoch {ev.epoch + 1}: train acc {ev.train_accuracy:.4f} "
+                              f"val acc {val} ({ev.seconds:.1f} s)", file=sys.stderr)
             elif isinstance(ev, RunEnd):
                 end = ev
     except KeyboardInterrupt:
@@ -215,7 +245,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     bar.close()
     checkpoint()
+    if not main_rank:
+        return 0 if end.status == "ok" else EXIT_FAILED
     result = dict(end.summary)
+    result["processes"] = ctx.world if ctx else 1
     result["seconds_total"] = elapsed_before + time.perf_counter() - t_start
     result["versions"] = versions()
     result["out"] = str(out)
@@ -224,7 +257,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"snnviz: error: {end.summary['message']} (details in {out}/result.json)",
               file=sys.stderr)
         return EXIT_FAILED
-    if not args.quiet:
+    if not quiet:
         print(f"test accuracy {result['test_accuracy']:.4f} ({result['eval_policy']}); "
               f"best epoch {result['best_epoch']}; wrote {out}/result.json", file=sys.stderr)
     return 0

@@ -608,6 +608,14 @@ def _snn_row(params: Params, cfg: ProxyConfig, x, y, t_eval: int) -> dict:
     return row
 
 
+def _ann_accuracy(params: Params, x: torch.Tensor, y: np.ndarray, cfg: ProxyConfig) -> float:
+    p = _on_device(params, cfg)
+    with torch.no_grad():
+        out = [_np(_ann(p, intensities(x[k: k + cfg.eval_chunk], cfg), cfg).out.argmax(1))
+               for k in range(0, len(x), cfg.eval_chunk)]
+    return float((np.concatenate(out) == y).mean()) if out else math.nan
+
+
 def compare(proxy_params: Params | None, ann_params: Params | None, cfg: ProxyConfig,
             x_calib: torch.Tensor, x_test: torch.Tensor, y_test: np.ndarray,
             percentile: float = 99.9, t_eval: int | None = None,
@@ -628,7 +636,7 @@ def compare(proxy_params: Params | None, ann_params: Params | None, cfg: ProxyCo
     if ann_params is not None:
         conv = convert(ann_params, x_calib, conv_cfg, percentile)
         row = _snn_row(conv, conv_cfg, x_test, y, t_eval)
-        out["ann_alone"] = _snn_row(ann_params, conv_cfg, x_test, y, conv_cfg.t_max)["ann"]
+        out["ann_alone"] = _ann_accuracy(ann_params, x_test, y, conv_cfg)
         out["converted_snn"] = {k: v for k, v in row.items() if k != "ann"}
     return out
 

@@ -238,13 +238,19 @@ def _fire_counts(times: tuple[torch.Tensor, ...], t_max: int) -> tuple[np.ndarra
 
 
 def train_step(params: Params, t_in: torch.Tensor, y: torch.Tensor, cfg: S4NNConfig,
-               online: bool) -> tuple[Params, StepStats]:
+               online: bool, reduce=None) -> tuple[Params, StepStats]:
     """One trainer step: ``online`` = one update per sample, in order (reference rule);
-    otherwise the whole ``t_in`` is one mini-batch."""
+    otherwise the whole ``t_in`` is one mini-batch. ``reduce(grads, n_local)``, if given,
+    combines the gradients of data-parallel workers before the update."""
     if online:
+        if reduce is not None:
+            raise ValueError("per-sample (online) updates cannot be data-parallel: use "
+                             "--batch-size larger than the number of processes")
         return _train_online(params, t_in, y, cfg)
     fwd = forward(params, t_in, cfg)
     grads = backward(params, fwd, t_in, y, cfg)
+    if reduce is not None:
+        grads = reduce(grads, len(t_in))
     new = update(params, grads, cfg)
     flips = tuple(sign_flips(a, b) for a, b in zip(params.w, new.w)) if cfg.BINARY else ()
     stats = StepStats(len(t_in), loss(fwd, y, cfg), fwd.readout,

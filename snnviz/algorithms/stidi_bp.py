@@ -43,7 +43,8 @@ import numpy as np
 import torch
 
 from snnviz.algorithms import s4nn
-from snnviz.algorithms._common import Readout, binarize, relative_targets, sign_flips
+from snnviz.algorithms._common import Readout, binarize, normalize_error, relative_targets
+from snnviz.algorithms._common import sign_flips
 from snnviz.config import Validated, hp
 from snnviz.encoders.latency import latency_s4nn
 from snnviz.neurons import _pl_kernels
@@ -144,6 +145,9 @@ class StidiConfig(Validated):
                       "spike, others >= gamma later) or extremes (label gamma before the "
                       "first, others gamma after the last)", choices=("relative", "extremes"))
     gamma: int = hp(5, "target margin (steps)", bounds=(0, 4096), step=1)
+    error_norm: str = hp("l2", "per-sample scaling of each layer's error vector: l2 "
+                         "(unit norm, as S4NN) or none (raw displacements)",
+                         choices=("l2", "output", "none"))
     silent_ref: str = hp("peak", "time at which a silent neuron's derivatives are taken: "
                          "its peak potential or t_max", choices=("peak", "t_max"))
     strict_threshold: bool = hp(False, "fire when V > theta instead of V >= theta")
@@ -291,7 +295,8 @@ def output_targets(t_out: np.ndarray, y: np.ndarray, cfg: StidiConfig) -> np.nda
     return target
 
 
-def _row_backward(spec: LayerSpec, pre, t_ref, coef, w_disp, w_latent, cfg, want_dt: bool):
+def _row_backward(spec: LayerSpec, pre, t_ref, g_w, g_t, w_disp, w_latent, cfg,
+                  want_dt: bool):
     """Compiled sums over rows (see :func:`snnviz.neurons._pl_kernels.backward_rows`)."""
     g = spec.geom
     rows = np.ascontiguousarray(g.rows(pre, cfg.t_max), dtype=np.int32)     # [R, P]
@@ -304,7 +309,8 @@ def _row_backward(spec: LayerSpec, pre, t_ref, coef, w_disp, w_latent, cfg, want
     dt = np.empty((R, P)) if want_dt else np.empty((0, 0))
     g_sign = np.empty(P)
     _pl_kernels.backward_rows(rows, np.ascontiguousarray(g.to_rows(t_ref), dtype=np.int32),
-                              np.ascontiguousarray(g.to_rows(coef)), w2, ws, cfg.BINARY, eps,
+                              np.ascontiguousarray(g.to_rows(g_w)),
+                              np.ascontiguousarray(g.to_rows(g_t)), w2, ws, cfg.BINARY, eps,
                               deps, win, cfg.t_max, want_dt, grad, dt, g_sign)
     return grad, dt, float(g_sign.sum())
 
@@ -325,8 +331,11 @@ def backward_displacements(params: Params, fwd: Forward, y, cfg: StidiConfig
         spec = specs[l]
         requested[l] = disp
         t_post = fwd.times[l].numpy()
-        coef = disp * t_post / (t_max * t_max * spec.thr)      # dE/dV_j = e_j t_j/(t_max theta)
-        grad, dt, gs = _row_backward(spec, fwd.pre[l], fwd.t_ref[l], coef, w_disp[l],
+        e = disp / t_max                                                    # [B, N_l]
+        g_t = e * t_post / (t_max * spec.thr)               # dE/dV_j = e_j t_j / (t_max theta)
+        norm = cfg.error_norm == "l2" or (cfg.error_norm == "output" and l == len(specs) - 1)
+        g_w = normalize_error(e) * t_post / (t_max * spec.thr) if norm else g_t
+        grad, dt, gs = _row_backward(spec, fwd.pre[l], fwd.t_ref[l], g_w, g_t, w_disp[l],
                                      params.w[l], cfg, want_dt=l > 0)
         grads[l] = torch.from_numpy(grad.T / max(B, 1)).reshape(params.w[l].shape) \
             .to(params.w[l].dtype)

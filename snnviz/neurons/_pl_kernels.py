@@ -182,15 +182,15 @@ def forward_rows(t_rows, wT, thr, t_max, tau1, tau2, strict, t_out, v_fire, v_pe
 
 
 @nb.njit(parallel=True, **_opts)
-def backward_rows(t_pre, t_ref, g, w_disp, w_sign, binary, eps, deps, win, t_max,
+def backward_rows(t_pre, t_ref, g, h, w_disp, w_sign, binary, eps, deps, win, t_max,
                   want_dt, grad, dt, g_sign):
     """Sums of the approximate STiDi-BP derivatives over rows, parallel over inputs ``p``.
 
     With ``s = t_ref[r, j] - t_pre[r, p]`` and the contribution window ``0 < s < win``:
 
-    - ``grad[p, j] = sum_r g[r, j] eps(s)``                     (``dE/dw`` up to the batch mean)
-    - ``dt[r, p]   = sum_j g[r, j] w_disp[p, j] eps'(s)``       (if ``want_dt``)
-    - ``g_sign[p]  = sum_{r, j} g[r, j] sign(w_sign[p, j]) eps(s)`` (if ``binary``)
+    - ``grad[p, j] = sum_r g[r, j] eps(s)``                          (weight gradient)
+    - ``dt[r, p]   = sum_j h[r, j] w_disp[p, j] eps'(s)``            (if ``want_dt``)
+    - ``g_sign[p]  = sum_{r, j} g[r, j] sign(w_sign[p, j]) eps(s)``  (if ``binary``)
 
     ``eps``/``deps`` are the PSP and its slope tabulated at ``s = 0..t_max``.
     """
@@ -208,12 +208,11 @@ def backward_rows(t_pre, t_ref, g, w_disp, w_sign, binary, eps, deps, win, t_max
                     k = t_ref[r, j] - ti
                     if k <= 0 or k >= win:
                         continue
-                    gj = g[r, j]
-                    if gj == 0.0:
-                        continue
                     e = eps[k]
+                    gj = g[r, j]
                     grad[p, j] += gj * e
-                    acc += gj * w_disp[p, j] * deps[k]
+                    if want_dt:
+                        acc += h[r, j] * w_disp[p, j] * deps[k]
                     if binary:
                         acc_sign += gj * e * (1.0 if w_sign[p, j] >= 0.0 else -1.0)
             if want_dt:

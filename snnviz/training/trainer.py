@@ -26,6 +26,7 @@ import torch
 from snnviz.algorithms import get_algorithm
 from snnviz.config import HONEST, LENIENT, EvalPolicy, RunConfig
 from snnviz.rng import derive
+from snnviz.training.distributed import DistContext, make_reduce, shard, sum_arrays
 from snnviz.training.events import (
     Alert, BatchEnd, EpochEnd, EvalEnd, Event, EventBus, Probe, ProbeLayer, RunEnd, RunStart,
 )
@@ -70,11 +71,17 @@ class Trainer:
         splits: preloaded :class:`snnviz.data.Splits` (loaded from ``cfg.data`` if None).
         bus: optional :class:`EventBus`; every yielded event is also published on it.
         state: a :meth:`state_dict` to resume from.
+        dist: a :class:`~snnviz.training.distributed.DistContext` for data-parallel runs.
     """
 
     def __init__(self, cfg: RunConfig, splits=None, bus: EventBus | None = None,
-                 state: dict | None = None) -> None:
+                 state: dict | None = None, dist: DistContext | None = None) -> None:
         self.algo: ModuleType = get_algorithm(cfg.algorithm)
+        self.dist = dist
+        if dist is not None and cfg.train.batch_size < dist.world:
+            raise ValueError(f"data-parallel training on {dist.world} processes needs "
+                             f"--batch-size >= {dist.world} (per-sample updates are "
+                             "sequential by definition)")
         if not isinstance(cfg.algo, self.algo.Config):
             raise TypeError(f"config for {cfg.algorithm!r} must be {self.algo.Config.__name__}")
         self.splits = splits if splits is not None else load_splits(cfg)
@@ -194,7 +201,7 @@ class Trainer:
     # ----------------------------------------------------------------- training -------
     def _probe(self) -> Probe | None:
         rec = self.cfg.record
-        if not rec.probes or len(self.y_test) == 0:
+        if not rec.probes or len(self.y_test) == 0 or (self.dist and not self.dist.is_main):
             return None
         idx = rec.probe_indices[0] % len(self.y_test)
         d = self.algo.probe(self.params, self.t_test[idx], self.cfg.algo, rec.max_neurons)
@@ -217,34 +224,45 @@ class Trainer:
         online = tc.batch_size == 1
         chunk = tc.online_chunk if online else tc.batch_size
         idx = order[self.pos: self.pos + chunk]
-        t0 = time.perf_counter()
+        n_global = len(idx)
+        kw = {}
+        if self.dist is not None:
+            kw["reduce"] = make_reduce(self.dist, n_global)
+            idx = shard(idx, self.dist)
         if tc.lr_decay != 1.0:
             a = self.algo.scale_lr(a, tc.lr_decay ** self.epoch)
+        t0 = time.perf_counter()
         new, st = self.algo.train_step(self.params, self.t_train[idx], self.y_train[idx],
-                                       a, online)
+                                       a, online, **kw)
         dt = time.perf_counter() - t0
-        if not (math.isfinite(st.loss) and self._finite(new)):
-            return None  # keep the last good weights; the caller reports it
         y = self.y_train[idx].numpy()
         correct = self.algo.score(st.readout, y, tc.policy, a)
         silent = self.algo.silent(st.readout, a)
+        tallies = [np.array([st.loss * st.n, correct.sum(), st.n, silent.sum()], np.float64),
+                   *st.fire_counts]
+        if self.dist is not None:
+            tallies = sum_arrays(tallies)
+        loss_sum, n_correct, n, n_silent = (float(v) for v in tallies[0])
+        loss = loss_sum / max(n, 1)
+        if not (math.isfinite(loss) and self._finite(new)):
+            return None  # keep the last good weights; the caller reports it
         acc = self._acc
-        acc["loss"] += st.loss * st.n
-        acc["correct"] += int(correct.sum())
-        acc["n"] += st.n
-        acc["silent"] += int(silent.sum())
+        acc["loss"] += loss_sum
+        acc["correct"] += int(n_correct)
+        acc["n"] += int(n)
+        acc["silent"] += int(n_silent)
         acc["seconds"] += dt
-        for f, c in zip(acc["fire"], st.fire_counts):
-            f += c
+        for f, c in zip(acc["fire"], tallies[1:]):
+            f += np.asarray(c, np.int64)
         self.params = new
-        self.pos += st.n
+        self.pos += n_global
         self.train_seconds += dt
-        self.samples_trained += st.n
+        self.samples_trained += n_global
         probe = self._probe() if self.step % self.cfg.record.every == 0 else None
-        ev = BatchEnd(self.step, self.epoch, st.n, self.pos, len(order), st.loss,
-                      float(correct.mean()), acc["correct"] / max(acc["n"], 1),
-                      float(silent.mean()), tuple(st.flips),
-                      st.n / max(dt, 1e-9), probe, getattr(st, "extra", {}))
+        ev = BatchEnd(self.step, self.epoch, n_global, self.pos, len(order), loss,
+                      n_correct / max(n, 1), acc["correct"] / max(acc["n"], 1),
+                      n_silent / max(n, 1), tuple(st.flips), n_global / max(dt, 1e-9), probe,
+                      getattr(st, "extra", {}))
         self.step += 1
         return ev
 

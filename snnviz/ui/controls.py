@@ -24,7 +24,7 @@ from snnviz.config import RunConfig, field_specs
 from snnviz.data import DATASETS, resolve_data_root
 
 __all__ = ["Control", "SECTIONS", "SEED", "controls_for", "make_widget", "widget_value",
-           "available_datasets", "algorithm_options", "ConfigForm"]
+           "available_datasets", "algorithm_options", "label", "ConfigForm"]
 
 SECTIONS = ("algorithm", "training", "data", "recording")
 _SECTION_OF = {"algorithm": "algo", "training": "train", "data": "data", "recording": "record"}
@@ -85,6 +85,13 @@ def _finite(v: float | None) -> float | None:
     return None if v is None or not math.isfinite(v) else v
 
 
+def label(text: str) -> dict[str, str]:
+    """The keyword that names a Panel widget: ``label`` (newer Panel) or ``name``."""
+    import panel as pn
+
+    return {"label" if "label" in pn.widgets.Widget.param else "name": text}
+
+
 def make_widget(ctrl: Control, backend: str = "panel") -> Any:
     """A widget for ``ctrl``: ``backend`` is ``"panel"`` or ``"ipywidgets"``."""
     lo, hi = ctrl.bounds if ctrl.bounds is not None else (None, None)
@@ -92,9 +99,9 @@ def make_widget(ctrl: Control, backend: str = "panel") -> Any:
     if backend == "panel":
         import panel as pn
 
-        common = {"name": ctrl.name, "description": ctrl.doc, "sizing_mode": "stretch_width"}
+        common = {**label(ctrl.name), "description": ctrl.doc, "sizing_mode": "stretch_width"}
         if ctrl.kind == "bool":   # no tooltip parameter: see ConfigForm.section
-            return pn.widgets.Checkbox(value=ctrl.value, name=ctrl.name)
+            return pn.widgets.Checkbox(value=ctrl.value, **label(ctrl.name))
         if ctrl.kind == "choice":
             return pn.widgets.Select(options=list(ctrl.choices), value=ctrl.value, **common)
         if ctrl.kind == "int":

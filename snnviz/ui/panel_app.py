@@ -35,7 +35,7 @@ from snnviz.record import (
     weight_view,
 )
 from snnviz.training.events import Alert, BatchEnd, RunEnd, RunStart
-from snnviz.ui.controls import ConfigForm, algorithm_options, available_datasets
+from snnviz.ui.controls import ConfigForm, algorithm_options, available_datasets, label
 from snnviz.viz import figures as vf
 from snnviz.viz import update as vu
 
@@ -210,24 +210,25 @@ class TrainingApp(pn.viewable.Viewer):
     # ------------------------------------------------------------------ controls -------
     def _make_controls(self, algorithm: str, dataset: str, seed: int) -> None:
         datasets = available_datasets()
-        self.algorithm = pn.widgets.Select(name="algorithm", options=algorithm_options(),
+        self.algorithm = pn.widgets.Select(**label("algorithm"), options=algorithm_options(),
                                            value=algorithm, sizing_mode="stretch_width")
-        self.dataset = pn.widgets.Select(name="dataset", options=datasets,
+        self.dataset = pn.widgets.Select(**label("dataset"), options=datasets,
                                          value=dataset if dataset in datasets else datasets[0],
                                          sizing_mode="stretch_width")
         self.form = ConfigForm(algorithm, self.dataset.value, self._overrides, seed)
         b = {"sizing_mode": "stretch_width", "margin": (5, 3)}
-        self.start_button = pn.widgets.Button(name="Start", button_type="primary", **b)
-        self.pause_button = pn.widgets.Button(name="Pause", button_type="warning", **b)
-        self.step_button = pn.widgets.Button(name="Step", button_type="default", **b)
-        self.reset_button = pn.widgets.Button(name="Reset", button_type="danger", **b)
+        self.start_button = pn.widgets.Button(**label("Start"), button_type="primary", **b)
+        self.pause_button = pn.widgets.Button(**label("Pause"), button_type="warning", **b)
+        self.step_button = pn.widgets.Button(**label("Step"), button_type="default", **b)
+        self.reset_button = pn.widgets.Button(**label("Reset"), button_type="danger", **b)
         self.start_button.on_click(lambda e: self.start())
         self.pause_button.on_click(lambda e: self.pause())
         self.step_button.on_click(lambda e: self.step())
         self.reset_button.on_click(lambda e: self.reset())
         self.message = pn.pane.Alert("", alert_type="danger", visible=False,
                                      sizing_mode="stretch_width")
-        self.status = pn.pane.HTML(self.param.status_text, sizing_mode="stretch_width")
+        self.status = pn.pane.HTML(self.param.status_text, sizing_mode="stretch_width",
+                                   css_classes=["snnviz-status"])
         self.algorithm.param.watch(self._on_algorithm, "value")
         self.dataset.param.watch(lambda e: self.reset(), "value")
         self._cards = pn.Column(sizing_mode="stretch_width")
@@ -336,12 +337,12 @@ class TrainingApp(pn.viewable.Viewer):
             "confusion": _pane(vf.build_confusion(None, ())),
             "flips": _pane(vf.build_sign_flips(empty)),
         }
-        self.sample_index = pn.widgets.IntInput(name="test sample", value=0, start=0, width=120)
-        self.time = pn.widgets.IntSlider(name="time step", start=0, end=1, value=1,
+        self.sample_index = pn.widgets.IntInput(**label("test sample"), value=0, start=0, width=120)
+        self.time = pn.widgets.IntSlider(**label("time step"), start=0, end=1, value=1,
                                          sizing_mode="stretch_width")
-        self.layer = pn.widgets.Select(name="traced layer", options={"output": -1}, width=150)
-        refresh = pn.widgets.Button(name="Refresh with current weights", width=220)
-        clear = pn.widgets.Button(name="Clear picked neurons", width=170)
+        self.layer = pn.widgets.Select(**label("traced layer"), options={"output": -1}, width=150)
+        refresh = pn.widgets.Button(**label("Refresh with current weights"), width=220)
+        clear = pn.widgets.Button(**label("Clear picked neurons"), width=170)
         self.inspect = {
             "input": _pane(vf.build_input(None, None)),
             "raster": _pane(vf.build_raster(None)),
@@ -354,8 +355,8 @@ class TrainingApp(pn.viewable.Viewer):
         self.time.param.watch(lambda e: self._patch_inspector(), "value")
         self.layer.param.watch(lambda e: self._pick(None), "value")
         self.inspect["raster"].param.watch(self._on_raster_click, "click_data")
-        self.weight_layer = pn.widgets.Select(name="layer", options={"hidden 1": 0}, width=150)
-        self.weight_mode = pn.widgets.Select(name="tiles show", width=150,
+        self.weight_layer = pn.widgets.Select(**label("layer"), options={"hidden 1": 0}, width=150)
+        self.weight_mode = pn.widgets.Select(**label("tiles show"), width=150,
                                              options=["weights", "sign", "flips"])
         self.weights = {"hist": _pane(vf.build_weight_hist(None)),
                         "tiles": _pane(vf.build_weight_tiles(None))}
@@ -564,12 +565,12 @@ class TrainingApp(pn.viewable.Viewer):
                   title=f"Weights of {label} (step {wv.step})")
         mode = self.weight_mode.value
         tiles = None
-        if wv.layer == 0:
+        if wv.layer == 0 and wv.w.ndim == 2 and wv.w.shape[1] == int(np.prod(wv.in_shape)):
             z = {"weights": wv.w, "sign": np.where(wv.w >= 0, 1.0, -1.0),
                  "flips": wv.flips}.get(mode)
             tiles = vf.tile_rows(z, wv.in_shape) if z is not None else None
         title = ("first-layer " + mode + " of the first 16 hidden neurons" if tiles is not None
-                 else "tiles: first layer only (flips: binary-weight runs only)")
+                 else "tiles: dense first layer only (flips: binary-weight runs only)")
         self.weights["tiles"].object = vf.build_weight_tiles(tiles, mode=mode, title=title)
 
 

@@ -1,0 +1,90 @@
+"""Data-parallel training with torch.distributed (gloo, 2 CPU processes)."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+ARGS = ["train", "--algorithm", "s4nn", "--batch-size", "32", "--train-size", "320",
+        "--val-size", "100", "--test-size", "100", "--set", "dtype=float64", "--quiet"]
+
+
+def env(**extra):
+    e = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    e.update(extra)
+    return e
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("algorithm", ["s4nn", "bs4nn"])
+def test_two_processes_equal_one(tmp_path, algorithm):
+    args = [a if a != "s4nn" else algorithm for a in ARGS] + ["--epochs", "2"]
+    single, multi = tmp_path / "single", tmp_path / "multi"
+    subprocess.run([sys.executable, "-m", "snnviz", *args, "--out", str(single)], env=env(),
+                   check=True, timeout=300, cwd=tmp_path)
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                        "--master-port", str(free_port()), "-m", "snnviz", *args, "--out",
+                        str(multi)], env=env(), capture_output=True, text=True, timeout=300,
+                       cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-2000:]
+    a = torch.load(single / "checkpoint.pt", weights_only=True)
+    b = torch.load(multi / "checkpoint.pt", weights_only=True)
+    for x, y in zip(a["params"]["w"], b["params"]["w"]):
+        torch.testing.assert_close(x, y, rtol=0, atol=1e-9)
+    torch.testing.assert_close(a["params"]["alpha"], b["params"]["alpha"], rtol=0, atol=1e-12)
+    ra = json.loads((single / "result.json").read_text())
+    rb = json.loads((multi / "result.json").read_text())
+    assert ra["test_accuracy"] == rb["test_accuracy"] and rb["processes"] == 2
+    assert [h["train_accuracy"] for h in ra["history"]] == \
+        [h["train_accuracy"] for h in rb["history"]]
+    # only rank 0 wrote files, and nothing else was created next to them
+    assert sorted(os.listdir(multi)) == ["checkpoint.pt", "result.json"]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_online_mode_is_refused_in_parallel(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                        "--master-port", str(free_port()), "-m", "snnviz", "train",
+                        "--algorithm", "s4nn", "--batch-size", "1", "--out",
+                        str(tmp_path / "x"), "--quiet"], env=env(), capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode != 0 and "--batch-size >= 2" in p.stderr
+
+
+def test_dead_rank_stops_the_run(tmp_path):
+    out = tmp_path / "run"
+    port = free_port()
+    procs = []
+    for rank in (0, 1):
+        e = env(RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                MASTER_PORT=str(port), SNNVIZ_DIST_TIMEOUT="60")
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "snnviz", *ARGS, "--epochs", "200", "--out", str(out)],
+            env=e, stderr=subprocess.PIPE, text=True))
+    deadline = time.time() + 180
+    while not (out / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    assert (out / "checkpoint.pt").exists()
+    procs[1].send_signal(signal.SIGKILL)
+    procs[1].wait()
+    try:
+        _, err = procs[0].communicate(timeout=120)
+    finally:
+        procs[0].kill()
+    assert procs[0].returncode == 3
+    assert "lost contact with the other processes" in err
+    assert not (out / "result.json").exists()
+    torch.load(out / "checkpoint.pt", weights_only=True)     # last checkpoint is intact

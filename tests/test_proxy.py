@@ -24,8 +24,16 @@ from snnviz.algorithms import proxy
 from snnviz.config import HONEST, LENIENT, EvalPolicy
 from snnviz.data import CIFAR10_CLASSES, load_dataset, split_dataset
 
-torch.set_num_threads(1)
 F64 = torch.float64
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small tensors: one intra-op thread is faster on a shared 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def small_cfg(layers="c3,p,f5", shape=(1, 6, 6), k=3, **kw) -> proxy.ProxyConfig:
@@ -231,6 +239,14 @@ def test_gradient_equals_independent_substitution(bn_train):
                      [b.bias for b in bns], strict=True):
         torch.testing.assert_close(g, bn.grad, rtol=0, atol=1e-10)
     assert any(float(g.abs().max()) > 0 for g in grads.w)
+    # baseline (a): the ANN's own output in the loss is plain MSE backpropagation
+    net.zero_grad()
+    xi = proxy.intensities(x, cfg)
+    F.mse_loss(net(xi), F.one_hot(torch.as_tensor(y), 3).double()).backward()
+    own, _ = proxy._vjp(p, xi, cfg, bn_train,
+                        lambda out: proxy.substitute(out, torch.as_tensor(y), 3)[1])
+    for g, m in zip(own.w, ws, strict=True):
+        torch.testing.assert_close(g, m.grad, rtol=0, atol=1e-10)
 
 
 def test_gradcheck_on_the_smooth_ann_path():
@@ -284,6 +300,34 @@ def test_weights_are_shared_and_steps_are_pure():
     assert len(ex["acc_vs_t"]) == cfg.t_max and np.isfinite(ex["output_gap"])
     assert ex["twin_ann"][0].shape == ex["twin_rate"][0].shape == (4, 64)
     assert all(0 <= r.min() and r.max() <= 1 for r in ex["twin_rate"])
+
+
+def test_rate_output_in_the_loss():
+    cfg = small_cfg(layers="c4,p,f8", thr=0.5, snn_output="rate", augment_shift=0)
+    p, x, y = random_params(cfg), images(6), torch.arange(6) % 3
+    _, st = proxy.train_step(p, x, y, cfg, online=False)
+    c = st.readout.counts / cfg.t_max
+    assert st.loss == pytest.approx(((c - np.eye(3)[y.numpy()]) ** 2).mean(), abs=1e-12)
+    assert st.readout.counts.max() > 0
+
+
+def test_augmentation_is_crop_then_zero_pad():
+    x = torch.rand(12, 2, 7, 7, generator=torch.Generator().manual_seed(0)) + 0.1
+    out = proxy.augment(x, 1, False, torch.Generator().manual_seed(1))
+    assert float(out[..., 0, :].abs().sum() + out[..., -1, :].abs().sum()) == 0.0
+    assert float(out[..., :, 0].abs().sum() + out[..., :, -1].abs().sum()) == 0.0
+    seen = set()
+    for i in range(12):
+        hits = [(oy, ox) for oy in range(3) for ox in range(3)
+                if torch.equal(out[i, :, 1:6, 1:6], x[i, :, oy:oy + 5, ox:ox + 5])]
+        assert len(hits) == 1
+        seen.add(hits[0])
+    assert len(seen) > 1
+    same = proxy.augment(x, 1, False, torch.Generator().manual_seed(1))
+    assert torch.equal(out, same)
+    flipped = proxy.augment(x, 0, True, torch.Generator().manual_seed(2))
+    assert all(torch.equal(f, a) or torch.equal(f, a.flip(-1)) for f, a in zip(flipped, x,
+                                                                                 strict=True))
 
 
 def test_readout_policies():

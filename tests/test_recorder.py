@@ -11,7 +11,14 @@ from snnviz.algorithms._common import sign_flips
 from snnviz.config import RecordSpec
 from snnviz.record import EventQueue, FlipCounter, Recorder, Ring, Snapshot, weight_view
 from snnviz.training.events import (
-    Alert, BatchEnd, EpochEnd, EvalEnd, Probe, ProbeLayer, RunEnd, RunStart,
+    Alert,
+    BatchEnd,
+    EpochEnd,
+    EvalEnd,
+    Probe,
+    ProbeLayer,
+    RunEnd,
+    RunStart,
 )
 
 

@@ -15,9 +15,12 @@ from snnviz import ALGORITHMS, TrainConfig  # noqa: E402
 from snnviz.record import Recorder, SampleView, Snapshot, WeightView  # noqa: E402
 from snnviz.training.events import BatchEnd, Probe, ProbeLayer, RunStart  # noqa: E402
 from snnviz.ui.controls import (  # noqa: E402
-    ConfigForm, available_datasets, controls_for, make_widget,
+    ConfigForm,
+    available_datasets,
+    controls_for,
+    make_widget,
 )
-from snnviz.ui.panel_app import FigurePane, TrainingApp  # noqa: E402
+from snnviz.ui.panel_app import FigurePane, LoopBudget, TrainingApp  # noqa: E402
 from snnviz.viz import build_curves, build_race, patch_curves, patch_race  # noqa: E402
 
 TINY = {"hidden": "12", "online_chunk": 20, "epochs": 3, "every": 2}
@@ -36,7 +39,7 @@ def until(app, cond, timeout=60.0):
 
 @pytest.fixture
 def app():
-    a = TrainingApp("s4nn", "synthetic", overrides=TINY)
+    a = TrainingApp("s4nn", "synthetic", overrides=TINY, loop_budget=LoopBudget(share=1e9))
     until(a, lambda: a._snap.run is not None)
     yield a
     a.close()
@@ -184,4 +187,13 @@ def test_closing_the_session_stops_the_worker(app):
     app.start()
     worker = app.worker
     app._on_session_destroyed(None)
-    assert not worker.thread.is_alive()
+    until(app, lambda: not worker.thread.is_alive(), timeout=20)
+
+
+def test_loop_budget_limits_the_refresh_share():
+    budget = LoopBudget(share=0.5, window=0.2)
+    assert budget.allow()
+    budget.charge(0.5)                           # far more than half of 0.2 s
+    assert not budget.allow()
+    time.sleep(0.5)
+    assert budget.allow()                        # spent time decays

@@ -9,7 +9,12 @@ from snnviz import viz
 from snnviz.config import RecordSpec
 from snnviz.record import Recorder, Snapshot
 from snnviz.training.events import (
-    BatchEnd, EpochEnd, EvalEnd, Probe, ProbeLayer, RunStart,
+    BatchEnd,
+    EpochEnd,
+    EvalEnd,
+    Probe,
+    ProbeLayer,
+    RunStart,
 )
 
 T_MAX = 10

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from snnviz.algorithms import bs4nn, proxy, s4nn, stidi_bp
+from snnviz.algorithms import bs4nn, proxy, s4nn, stidi_bp, stidi_bp_binary, stidi_bp_conv
 
 ALGORITHMS: dict[str, ModuleType] = {s4nn.NAME: s4nn, bs4nn.NAME: bs4nn,
-                                     stidi_bp.NAME: stidi_bp, proxy.NAME: proxy}
+                                     stidi_bp.NAME: stidi_bp, proxy.NAME: proxy,
+                                     stidi_bp_conv.NAME: stidi_bp_conv,
+                                     stidi_bp_binary.NAME: stidi_bp_binary}
 
 
 def get_algorithm(name: str) -> ModuleType:

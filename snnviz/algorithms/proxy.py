@@ -687,5 +687,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":                  # run the package's module, not a second copy
+    from snnviz.algorithms.proxy import main as _main
+
+    raise SystemExit(_main())

@@ -24,10 +24,14 @@ Linear approximations (``r_j``: ``t_j`` if j fired, else its peak time or ``t_ma
 
 Weight step (mean over the batch):   w_ji <- w_ji - lr_l * e_j t_j eps(r_j - t_i) / (t_max theta_l)
 
+where, with ``error_norm = "l2"`` (default, as S4NN), ``e`` in the weight step is each
+sample's error vector of the layer divided by its norm (``"none"``: the plain gradient).
+
 Displacement sent to the layer below (``beta = 1``: each downstream displacement is passed
 back through the sensitivity ``dt_j/dt_i``):
 
-    dt_i = beta * sum_j dt_j (t_j / theta_l) w_ji eps'(r_j - t_i) ;  T_i = clip(t_i + dt_i, 0, t_max)
+    dt_i = beta * sum_j dt_j (t_j / theta_l) w_ji eps'(r_j - t_i)
+    T_i = clip(t_i + dt_i, 0, t_max)
 
 and layer l-1 is trained on ``e_i = (T_i - t_i) / t_max`` exactly like the output layer.
 Convolution/pooling layers (:mod:`~snnviz.algorithms.stidi_bp_conv`) and binary weights
@@ -36,6 +40,7 @@ Convolution/pooling layers (:mod:`~snnviz.algorithms.stidi_bp_conv`) and binary 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
@@ -43,13 +48,22 @@ import numpy as np
 import torch
 
 from snnviz.algorithms import s4nn
-from snnviz.algorithms._common import Readout, binarize, normalize_error, relative_targets
-from snnviz.algorithms._common import sign_flips
+from snnviz.algorithms._common import (
+    Readout,
+    binarize,
+    normalize_error,
+    relative_targets,
+    sign_flips,
+)
 from snnviz.config import Validated, hp
 from snnviz.encoders.latency import latency_s4nn
 from snnviz.neurons import _pl_kernels
 from snnviz.neurons.pl_psp import (
-    PSPOutput, first_spike_times, first_spike_times_naive, membrane_trace, psp_tables,
+    PSPOutput,
+    first_spike_times,
+    first_spike_times_naive,
+    membrane_trace,
+    psp_tables,
 )
 
 NAME = "stidi-bp"
@@ -91,17 +105,19 @@ class Dense(NamedTuple):
     def fold(self, d_rows: np.ndarray, batch: int) -> np.ndarray:
         return d_rows
 
-    def pool(self, t: np.ndarray) -> tuple[np.ndarray, None]:
-        return t, None
+    def pool(self, t: np.ndarray, t_ref: np.ndarray, t_max: int) -> tuple:
+        return t, t_ref, None
 
     def unpool(self, e: np.ndarray, idx) -> np.ndarray:
         return e
 
-    def fire(self, t_pre, w, thr, cfg, naive: bool = False) -> PSPOutput:
+    def fire(self, t_pre, wT: np.ndarray, thr, cfg, naive: bool = False) -> PSPOutput:
+        """Spike times ``[B, n_out]`` from weights in kernel layout ``wT`` ``[n_in, n_out]``."""
         fn = first_spike_times_naive if naive else first_spike_times
-        return fn(t_pre, w, thr, cfg.t_max, cfg.tau1, cfg.tau2, strict=cfg.strict_threshold)
+        return fn(t_pre, wT.T, thr, cfg.t_max, cfg.tau1, cfg.tau2, strict=cfg.strict_threshold)
 
-    def trace_inputs(self, t_pre_one: np.ndarray, w: torch.Tensor, neurons: np.ndarray):
+    def trace_inputs(self, t_pre_one: np.ndarray, w: torch.Tensor, neurons: np.ndarray,
+                     t_max: int):
         return t_pre_one[0], w[torch.from_numpy(neurons)]
 
 
@@ -130,14 +146,13 @@ class StidiConfig(Validated):
                           step=1)
     thr_hidden: float = hp(10.0, "threshold of hidden neurons", bounds=(1e-3, 1e6), step=0.5)
     thr_out: float = hp(10.0, "threshold of output neurons", bounds=(1e-3, 1e6), step=0.5)
-    init_hidden: float = hp(2.0, "mean initial total weight of a hidden neuron (thresholds)",
-                            bounds=(-1e4, 1e4), step=0.5)
-    init_out: float = hp(2.0, "mean initial total weight of an output neuron (thresholds)",
+    init_hidden: float = hp(16.0, "mean initial total weight of a hidden neuron, in "
+                            "thresholds", bounds=(-1e4, 1e4), step=0.5)
+    init_out: float = hp(3.0, "mean initial total weight of an output neuron, in thresholds",
                          bounds=(-1e4, 1e4), step=0.5)
-    init_spread: float = hp(10.0, "half-width of the uniform initial weights, in the same "
-                            "units: w ~ U[init - spread, init + spread) * thr / fan_in",
-                            bounds=(0.0, 1e4), step=0.5)
-    lr_hidden: float = hp(1.0, "learning rate of hidden layers", bounds=(0.0, 1e6), step=0.1)
+    init_std: float = hp(1.6, "initial weight spread: uniform weights with standard "
+                         "deviation init_std * thr / sqrt(fan_in)", bounds=(0.0, 1e4), step=0.1)
+    lr_hidden: float = hp(0.3, "learning rate of hidden layers", bounds=(0.0, 1e6), step=0.1)
     lr_out: float = hp(1.0, "learning rate of the output layer", bounds=(0.0, 1e6), step=0.1)
     beta: float = hp(1.0, "scale of the displacement sent to the layer below",
                      bounds=(0.0, 1e6), step=0.1)
@@ -151,8 +166,9 @@ class StidiConfig(Validated):
     silent_ref: str = hp("peak", "time at which a silent neuron's derivatives are taken: "
                          "its peak potential or t_max", choices=("peak", "t_max"))
     strict_threshold: bool = hp(False, "fire when V > theta instead of V >= theta")
-    displacement_probe: int = hp(16, "samples per step whose realised spike-time change is "
-                                 "measured (extra forwards; 0 = off)", bounds=(0, 4096))
+    displacement_probe: int = hp(16, "at most this many (and at most 1/8) of a step's samples "
+                                 "are re-run to measure the realised spike-time change (0 = off)",
+                                 bounds=(0, 4096))
     dtype: str = hp("float32", "weight precision", choices=("float32", "float64"), ui=False)
 
     def _check(self) -> None:
@@ -188,14 +204,16 @@ class Params(NamedTuple):
 
 
 class Forward(NamedTuple):
-    """Per layer: spike times ``[B, N_l]`` (torch int32), derivative reference times
-    ``t_ref``, the layer's input times ``pre`` and pooling indices; the output read-out
-    (``v_late`` holds the peak potential of silent outputs)."""
+    """Per layer: spike times ``[B, N_l]`` (torch int32), reference times ``t_ref`` (the
+    spike, or the peak of a silent neuron), the layer's input times ``pre`` and their
+    reference times ``pre_ref``, pooling indices; the output read-out (``v_late`` holds the
+    peak potential of silent outputs)."""
 
     times: tuple[torch.Tensor, ...]
     readout: Readout
     t_ref: tuple[np.ndarray, ...]
     pre: tuple[np.ndarray, ...]
+    pre_ref: tuple[np.ndarray, ...]
     pool_idx: tuple
 
 
@@ -211,19 +229,30 @@ class StepStats(NamedTuple):
     extra: dict
 
 
+def scale_lr(cfg: StidiConfig, factor: float) -> StidiConfig:
+    """The config with every learning rate (``lr_*`` fields) multiplied by ``factor``."""
+    if factor == 1.0:
+        return cfg
+    return dataclasses.replace(cfg, **{f.name: getattr(cfg, f.name) * factor
+                                       for f in dataclasses.fields(cfg)
+                                       if f.name.startswith("lr_")})
+
+
 def _dtype(cfg: StidiConfig) -> torch.dtype:
     return torch.float64 if cfg.dtype == "float64" else torch.float32
 
 
 def init(cfg: StidiConfig, gen: torch.Generator) -> Params:
-    """Uniform weights ``U[gain - spread, gain + spread) * thr / fan_in`` per layer: the
-    mean total weight of a neuron is ``gain`` thresholds (``init_*``)."""
-    sd = cfg.init_spread
-    w = tuple(((torch.rand(sp.geom.weight_shape, generator=gen, dtype=torch.float64) * 2 - 1)
-               * sd + sp.gain).mul(sp.thr / sp.geom.fan_in).to(_dtype(cfg))
-              for sp in cfg.layer_specs())
-    return Params(w, torch.full((len(w),), float(getattr(cfg, "alpha_init", 1.0)),
-                                dtype=torch.float64))
+    """Uniform weights with mean ``gain * thr / fan_in`` (a neuron's mean total weight is
+    ``gain`` thresholds: ``init_*``) and standard deviation ``init_std * thr / sqrt(fan_in)``;
+    binary layers' scales start at ``mean |w_l|`` (XNOR-Net), others are 1 (unused)."""
+    w = []
+    for sp in cfg.layer_specs():
+        u = torch.rand(sp.geom.weight_shape, generator=gen, dtype=torch.float64) * 2 - 1
+        half = cfg.init_std * 3 ** 0.5 * sp.thr / sp.geom.fan_in ** 0.5
+        w.append((sp.gain * sp.thr / sp.geom.fan_in + half * u).to(_dtype(cfg)))
+    alpha = [float(x.abs().mean()) if cfg.BINARY else 1.0 for x in w]
+    return Params(tuple(w), torch.tensor(alpha, dtype=torch.float64))
 
 
 def encode(pixels: np.ndarray | torch.Tensor, cfg: StidiConfig) -> torch.Tensor:
@@ -238,19 +267,31 @@ def forward_weights(params: Params, cfg: StidiConfig) -> tuple[torch.Tensor, ...
     return params.w
 
 
-def _forward(params: Params, t_in, cfg: StidiConfig, naive: bool) -> Forward:
+# Internally a layer's weights live in the kernels' layout: a contiguous [P, C] numpy array,
+# the transpose of w.reshape(C, P) (P = fan-in, C = neurons or channels).
+def _kernel(w: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(w.detach().reshape(w.shape[0], -1).numpy().T)   # [P, C]
+
+
+def _binarised(wts: list[np.ndarray], alpha: np.ndarray) -> list[np.ndarray]:
+    return [float(a) * binarize(torch.from_numpy(w)).numpy() for w, a in zip(wts, alpha)]
+
+
+def _forward(wts: list[np.ndarray], t_in, cfg: StidiConfig, naive: bool) -> Forward:
     t_pre = np.ascontiguousarray(np.asarray(t_in), dtype=np.int32)            # [B, N_in]
-    times, refs, pres, idxs = [], [], [], []
+    ref_pre = t_pre
+    times, refs, pres, pre_refs, idxs = [], [], [], [], []
     out = None
-    for spec, w in zip(cfg.layer_specs(), forward_weights(params, cfg)):
-        out = spec.geom.fire(t_pre, w, spec.thr, cfg, naive)                 # [B, N_l]
+    for spec, wT in zip(cfg.layer_specs(), wts):
+        out = spec.geom.fire(t_pre, wT, spec.thr, cfg, naive)                # [B, N_l]
         pres.append(t_pre)
+        pre_refs.append(ref_pre)
         times.append(torch.from_numpy(out.times))
         refs.append(out.t_peak if cfg.silent_ref == "peak" else out.times)
-        t_pre, idx = spec.geom.pool(out.times)                               # [B, N_next]
+        t_pre, ref_pre, idx = spec.geom.pool(out.times, refs[-1], cfg.t_max)  # [B, N_next]
         idxs.append(idx)
     return Forward(tuple(times), Readout(out.times, out.v_fire, out.v_peak), tuple(refs),
-                   tuple(pres), tuple(idxs))
+                   tuple(pres), tuple(pre_refs), tuple(idxs))
 
 
 def _cat(xs: list):
@@ -268,19 +309,22 @@ def _concat(parts: list[Forward]) -> Forward:
         return tuple(_cat([p[k][l] for p in parts]) for l in range(len(parts[0][k])))
 
     readout = Readout(*(np.concatenate(f) for f in zip(*(p.readout for p in parts))))
-    return Forward(per_layer(0), readout, per_layer(2), per_layer(3), per_layer(4))
+    return Forward(per_layer(0), readout, *(per_layer(k) for k in range(2, len(Forward._fields))))
+
+
+def _forward_chunks(wts: list[np.ndarray], t_in, cfg: StidiConfig) -> Forward:
+    return _concat([_forward(wts, t_in[k: k + _CHUNK], cfg, False)
+                    for k in range(0, max(len(t_in), 1), _CHUNK)])
 
 
 def forward(params: Params, t_in: torch.Tensor, cfg: StidiConfig) -> Forward:
     """Exact forward pass of a batch ``t_in`` ``[B, N_in]`` (closed form per interval)."""
-    n = len(t_in)
-    return _concat([_forward(params, t_in[k: k + _CHUNK], cfg, False)
-                    for k in range(0, max(n, 1), _CHUNK)])
+    return _forward_chunks([_kernel(w) for w in forward_weights(params, cfg)], t_in, cfg)
 
 
 def forward_naive(params: Params, t_in: torch.Tensor, cfg: StidiConfig) -> Forward:
     """The same forward pass by time-stepped simulation (test oracle, benchmarks)."""
-    return _forward(params, t_in, cfg, True)
+    return _forward([_kernel(w) for w in forward_weights(params, cfg)], t_in, cfg, True)
 
 
 def output_targets(t_out: np.ndarray, y: np.ndarray, cfg: StidiConfig) -> np.ndarray:
@@ -295,36 +339,33 @@ def output_targets(t_out: np.ndarray, y: np.ndarray, cfg: StidiConfig) -> np.nda
     return target
 
 
-def _row_backward(spec: LayerSpec, pre, t_ref, g_w, g_t, w_disp, w_latent, cfg,
-                  want_dt: bool):
+def _row_backward(spec: LayerSpec, fwd: Forward, l: int, g_w, g_t, w_disp, w_latent,
+                  cfg: StidiConfig):
     """Compiled sums over rows (see :func:`snnviz.neurons._pl_kernels.backward_rows`)."""
-    g = spec.geom
-    rows = np.ascontiguousarray(g.rows(pre, cfg.t_max), dtype=np.int32)     # [R, P]
-    w2 = np.ascontiguousarray(w_disp.detach().reshape(w_disp.shape[0], -1).numpy()
-                              .astype(np.float64).T)                          # [P, C]
-    ws = np.ascontiguousarray(w_latent.detach().reshape(w_latent.shape[0], -1).numpy().T)
+    geom, want_dt = spec.geom, l > 0
+    rows = np.ascontiguousarray(geom.rows(fwd.pre[l], cfg.t_max), dtype=np.int32)  # [R, P]
+    virt = np.ascontiguousarray(geom.rows(fwd.pre_ref[l], cfg.t_max), dtype=np.int32)
     eps, deps, win = psp_tables(cfg.t_max, cfg.tau1, cfg.tau2)
     R, P = rows.shape
-    grad = np.empty((P, w2.shape[1]))
+    grad = np.empty((P, w_disp.shape[1]))                                     # [P, C]
     dt = np.empty((R, P)) if want_dt else np.empty((0, 0))
     g_sign = np.empty(P)
-    _pl_kernels.backward_rows(rows, np.ascontiguousarray(g.to_rows(t_ref), dtype=np.int32),
-                              np.ascontiguousarray(g.to_rows(g_w)),
-                              np.ascontiguousarray(g.to_rows(g_t)), w2, ws, cfg.BINARY, eps,
-                              deps, win, cfg.t_max, want_dt, grad, dt, g_sign)
+    _pl_kernels.backward_rows(rows, virt, np.ascontiguousarray(geom.to_rows(fwd.t_ref[l]),
+                                                                dtype=np.int32),
+                              geom.to_rows(g_w), geom.to_rows(g_t), w_disp, w_latent,
+                              cfg.BINARY, eps, deps, win, cfg.t_max, want_dt, grad, dt, g_sign)
     return grad, dt, float(g_sign.sum())
 
 
-def backward_displacements(params: Params, fwd: Forward, y, cfg: StidiConfig
-                           ) -> tuple[Params, tuple[np.ndarray, ...]]:
-    """Gradients (``Params`` form, mean over the batch) and the requested displacements
-    ``T - t`` of every layer (``[B, N_l]`` float64, in steps)."""
+def _backward(w_latent: list[np.ndarray], w_disp: list[np.ndarray], fwd: Forward, y,
+              cfg: StidiConfig):
+    """Gradients in kernel layout (``[P, C]`` float64, mean over the batch), scale
+    gradients ``[L]`` and the requested displacements ``T - t`` per layer (steps)."""
     specs = cfg.layer_specs()
     t_out = np.asarray(fwd.readout.t_out)
-    B, t_max = len(t_out), cfg.t_max
+    B, t_max = max(len(t_out), 1), cfg.t_max
     disp = (output_targets(t_out, np.asarray(y), cfg) - t_out).astype(np.float64)  # [B, K]
-    w_disp = displacement_weights(params, cfg)
-    grads: list[torch.Tensor] = [torch.empty(0)] * len(specs)
+    grads: list[np.ndarray] = [np.empty(0)] * len(specs)
     g_alpha = np.zeros(len(specs))
     requested: list[np.ndarray] = [np.empty(0)] * len(specs)
     for l in range(len(specs) - 1, -1, -1):
@@ -335,26 +376,38 @@ def backward_displacements(params: Params, fwd: Forward, y, cfg: StidiConfig
         g_t = e * t_post / (t_max * spec.thr)               # dE/dV_j = e_j t_j / (t_max theta)
         norm = cfg.error_norm == "l2" or (cfg.error_norm == "output" and l == len(specs) - 1)
         g_w = normalize_error(e) * t_post / (t_max * spec.thr) if norm else g_t
-        grad, dt, gs = _row_backward(spec, fwd.pre[l], fwd.t_ref[l], g_w, g_t, w_disp[l],
-                                     params.w[l], cfg, want_dt=l > 0)
-        grads[l] = torch.from_numpy(grad.T / max(B, 1)).reshape(params.w[l].shape) \
-            .to(params.w[l].dtype)
-        g_alpha[l] = gs / max(B * spec.geom.size * spec.geom.fan_in, 1)
+        grad, dt, gs = _row_backward(spec, fwd, l, g_w, g_t, w_disp[l], w_latent[l], cfg)
+        grads[l] = grad / B
+        g_alpha[l] = gs / (B * spec.geom.size * spec.geom.fan_in)
         if l > 0:
             # Displacement of the layer's inputs, clipped desired times, routed through pooling.
             t_pre = fwd.pre[l].astype(np.float64)
-            d_pre = cfg.beta * t_max * t_max * spec.geom.fold(dt, B)       # [B, N_pre]
+            d_pre = cfg.beta * t_max * t_max * spec.geom.fold(dt, len(t_out))  # [B, N_pre]
             d_pre = np.clip(t_pre + d_pre, 0, t_max) - t_pre
             disp = specs[l - 1].geom.unpool(d_pre, fwd.pool_idx[l - 1])    # [B, N_{l-1}]
-    return Params(tuple(grads), torch.from_numpy(g_alpha)), tuple(requested)
+    return grads, g_alpha, tuple(requested)
 
 
-def displacement_weights(params: Params, cfg: StidiConfig) -> tuple[torch.Tensor, ...]:
-    """Weights in ``dV/dt_i``: the forward weights, or the latent ones when a binary config
-    sets ``delta_weights = "latent"``."""
-    if getattr(cfg, "delta_weights", "effective") == "latent":
-        return params.w
-    return forward_weights(params, cfg)
+def _displacement_weights(w_latent: list, w_fwd: list, cfg: StidiConfig) -> list:
+    """Weights in ``dV/dt_i``: the forward's, or the latent ones when a binary config sets
+    ``delta_weights = "latent"`` (BS4NN's choice)."""
+    return w_latent if getattr(cfg, "delta_weights", "effective") == "latent" else w_fwd
+
+
+def _to_params(grads_or_w: list[np.ndarray], like: Params, alpha: np.ndarray) -> Params:
+    return Params(tuple(torch.from_numpy(np.ascontiguousarray(g.T)).reshape(w.shape).to(w.dtype)
+                        for g, w in zip(grads_or_w, like.w)), torch.from_numpy(alpha))
+
+
+def backward_displacements(params: Params, fwd: Forward, y, cfg: StidiConfig
+                           ) -> tuple[Params, tuple[np.ndarray, ...]]:
+    """Gradients (``Params`` form, mean over the batch) and the requested displacements
+    ``T - t`` of every layer (``[B, N_l]`` float64, in steps)."""
+    w_lat = [_kernel(w) for w in params.w]
+    w_fwd = [_kernel(w) for w in forward_weights(params, cfg)] if cfg.BINARY else w_lat
+    grads, g_alpha, req = _backward(w_lat, _displacement_weights(w_lat, w_fwd, cfg), fwd, y,
+                                    cfg)
+    return _to_params(grads, params, g_alpha), req
 
 
 def backward(params: Params, fwd: Forward, t_in, y, cfg: StidiConfig) -> Params:
@@ -400,40 +453,58 @@ def displacement_stats(requested: list[list[np.ndarray]], realised) -> dict:
     return extra
 
 
-def _step(params: Params, t_in, y, cfg: StidiConfig):
-    fwd = forward(params, t_in, cfg)
-    grads, req = backward_displacements(params, fwd, y, cfg)
-    new = update(params, grads, cfg)
-    flips = tuple(sign_flips(a, b) for a, b in zip(params.w, new.w)) if cfg.BINARY else ()
-    return new, fwd, req, loss(fwd, y, cfg), flips
-
-
 def train_step(params: Params, t_in: torch.Tensor, y: torch.Tensor, cfg: StidiConfig,
-               online: bool) -> tuple[Params, StepStats]:
+               online: bool, reduce=None) -> tuple[Params, StepStats]:
     """One trainer step: ``online`` = one update per sample, in order; otherwise one
-    mini-batch update (mean gradient). The realised displacement compares the spike times
-    of the first ``displacement_probe`` samples before and after this step's update(s)."""
+    mini-batch update (mean gradient; ``reduce(grads, n_local)``, if given, combines the
+    gradients of data-parallel workers first). Same arithmetic as :func:`forward`,
+    :func:`backward` and :func:`update`, on private copies of the weights kept in the
+    kernels' layout for the whole step. The realised displacement compares the spike times
+    of the step's first ``min(displacement_probe, ceil(n / 8))`` samples before and after
+    this step's update(s), which bounds its cost to one (online: two) forward passes of an
+    eighth of the step."""
+    if online and reduce is not None:
+        raise ValueError("per-sample (online) updates cannot be data-parallel: use "
+                         "--batch-size larger than the number of processes")
     y = np.asarray(y)
-    m = min(cfg.displacement_probe, len(t_in))
+    specs = cfg.layer_specs()
+    wts = [_kernel(w) for w in params.w]                  # private copies, updated in place
+    alpha = params.alpha.numpy().copy()
     steps = [(k, k + 1) for k in range(len(t_in))] if online else [(0, len(t_in))]
-    new, fwds, reqs, losses, flips = params, [], [], [], np.zeros(len(params.w), np.int64)
+    fwds, reqs, loss_sum, flips = [], [], 0.0, np.zeros(len(wts), np.int64)
     for a, b in steps:
-        new, fwd, req, ls, fl = _step(new, t_in[a:b], y[a:b], cfg)
+        w_fwd = _binarised(wts, alpha) if cfg.BINARY else wts
+        fwd = _forward_chunks(w_fwd, t_in[a:b], cfg)
+        grads, g_alpha, req = _backward(wts, _displacement_weights(wts, w_fwd, cfg), fwd,
+                                        y[a:b], cfg)
+        if reduce is not None:
+            red = reduce(Params(tuple(map(torch.from_numpy, grads)), torch.from_numpy(g_alpha)),
+                         b - a)
+            grads, g_alpha = [g.numpy() for g in red.w], red.alpha.numpy()
+        for l, sp in enumerate(specs):                                   # as update()
+            old = wts[l].copy() if cfg.BINARY else None
+            wts[l] -= sp.lr * grads[l].astype(wts[l].dtype)
+            if cfg.BINARY:
+                flips[l] += sign_flips(torch.from_numpy(old), torch.from_numpy(wts[l]))
+        if cfg.BINARY:
+            alpha = np.maximum(alpha - cfg.lr_alpha * g_alpha, ALPHA_MIN)
         fwds.append(fwd)
         reqs.append(req)
-        losses.append(ls * (b - a))
-        flips += np.asarray(fl, dtype=np.int64) if fl else 0
+        loss_sum += loss(fwd, y[a:b], cfg) * (b - a)
     fwd = _concat(fwds)
+    new = _to_params(wts, params, alpha)
+    m = min(cfg.displacement_probe, (len(t_in) + 7) // 8)
     realised = None
     if m:
         before = forward(params, t_in[:m], cfg).times if online else \
             tuple(t[:m] for t in fwd.times)
-        after = forward(new, t_in[:m], cfg).times
+        after = _forward_chunks(_binarised(wts, alpha) if cfg.BINARY else wts, t_in[:m],
+                                cfg).times
         realised = [(a.numpy().astype(np.int64) - b.numpy()) for a, b in zip(after, before)]
     fire = tuple((t.numpy() < cfg.t_max).sum(axis=0).astype(np.int64) for t in fwd.times)
     extra = displacement_stats([list(layer) for layer in zip(*reqs)], realised)
-    return new, StepStats(len(t_in), float(sum(losses) / max(len(t_in), 1)), fwd.readout,
-                          fire, tuple(int(f) for f in flips) if cfg.BINARY else (), extra)
+    return new, StepStats(len(t_in), loss_sum / max(len(t_in), 1), fwd.readout, fire,
+                          tuple(int(f) for f in flips) if cfg.BINARY else (), extra)
 
 
 def end_epoch(params: Params, fire_counts: tuple[np.ndarray, ...], n_seen: int,
@@ -454,7 +525,8 @@ def probe(params: Params, t_in_one: torch.Tensor, cfg: StidiConfig, max_neurons:
     for l, (spec, w) in enumerate(zip(cfg.layer_specs(), forward_weights(params, cfg))):
         t_post = fwd.times[l][0].numpy()
         neurons = np.argsort(t_post, kind="stable")[:max_neurons]
-        t_rows, w_rows = spec.geom.trace_inputs(fwd.pre[l], w.reshape(w.shape[0], -1), neurons)
+        t_rows, w_rows = spec.geom.trace_inputs(fwd.pre[l], w.reshape(w.shape[0], -1), neurons,
+                                                cfg.t_max)
         trace = membrane_trace(t_rows, w_rows, cfg.t_max, cfg.tau1, cfg.tau2)
         layers.append({"times": t_post.copy(), "neurons": neurons, "v_trace": trace,
                        "thr": float(spec.thr)})

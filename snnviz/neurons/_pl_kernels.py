@@ -14,7 +14,7 @@ with integer breakpoints and integer-multiple slopes: an input ``(t_i, w)`` adds
 ``t_i + tau1 + tau2``. The inputs are sorted once; the three breakpoint streams are the
 same order shifted by ``0, tau1, tau1 + tau2`` and are merged on the fly. On a segment
 ``[a, b)`` with start value ``U_a`` and slope ``s`` the first integer crossing of
-``U >= thr`` is ``a + ceil((thr - U_a) / s)`` (``floor(.) + 1`` for the strict ``>``),
+``U >= thr`` is ``a + ceil((thr - U_a) / s)`` (the strict ``U > thr`` is ``U >= nextafter(thr)``),
 checked against the same expression so rounding cannot move it. The loop stops when every
 neuron has fired. Silent neurons also get the time and value of their peak potential.
 """
@@ -30,6 +30,8 @@ from snnviz.neurons._kernels import sort_active
 
 _opts = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
 _SMALL = 48      # rows with at most this many inputs are insertion-sorted
+_BLOCK = 64      # rows per parallel work item (scratch is allocated per block)
+_GRAD_BLOCKS = 8  # fixed number of row blocks (and gradient buffers) in the backward pass
 
 
 @nb.njit(**_opts)
@@ -48,7 +50,7 @@ def _sort_small(t, t_max, order):
     return n
 
 
-@nb.njit(**_opts)
+@nb.njit(inline="always", **_opts)
 def _next_event(t, order, n, p0, p1, p2, d1, d2, decay, none):
     a = none
     if p0 < n:
@@ -61,34 +63,23 @@ def _next_event(t, order, n, p0, p1, p2, d1, d2, decay, none):
     return a
 
 
-@nb.njit(**_opts)
-def _hit(u, thr, strict):
-    return u > thr if strict else u >= thr
-
-
-@nb.njit(**_opts)
-def _first_crossing(u, s, thr, strict, length):
-    """Smallest ``k`` in ``[0, length)`` with ``hit(u + s*k)``, else -1 (linear segment)."""
-    if _hit(u, thr, strict):
-        return 0
-    if s <= 0.0:
-        return -1
-    q = (thr - u) / s
-    if q > length + 1.0:
-        return -1
-    k = int(math.floor(q)) + 1 if strict else int(math.ceil(q))
-    k = max(k, 1)
-    while k > 1 and _hit(u + s * (k - 1), thr, strict):
+@nb.njit(inline="always", **_opts)
+def _crossing(u, s, thr, last):
+    """Smallest ``k`` in ``1..last`` with ``u + s*k >= thr``, given ``u < thr``,
+    ``u + s*last >= thr`` and ``s > 0`` (closed form, then checked against the same
+    expression so rounding of the quotient cannot move it)."""
+    k = min(max(int(math.ceil((thr - u) / s)), 1), last)
+    while k > 1 and u + s * (k - 1) >= thr:
         k -= 1
-    while k < length and not _hit(u + s * k, thr, strict):
+    while k < last and u + s * k < thr:
         k += 1
-    return k if k < length else -1
+    return k
 
 
-@nb.njit(**_opts)
-def fire_row(t, order, n, wT, thr, t_max, tau1, tau2, strict,
+@nb.njit(inline="always", **_opts)
+def fire_row(t_rows, r, order, n, wT, thr, t_max, tau1, tau2, strict,
              t_out, v_fire, v_peak, t_peak, u, s, fired):
-    """First spike times of ``C`` PL-PSP neurons for one row of ``n`` sorted inputs.
+    """First spike times of ``C`` PL-PSP neurons for row ``r`` (``n`` inputs sorted in ``order``).
 
     ``thr`` is the unscaled threshold. Writes ``t_out`` (``t_max`` = silent), ``v_fire``
     (potential at the spike), and ``v_peak``/``t_peak``: for fired neurons the same as the
@@ -101,120 +92,163 @@ def fire_row(t, order, n, wT, thr, t_max, tau1, tau2, strict,
     c_peak = -float(tau1 + tau2)
     c_end = float(tau1)
     scale = float(tau1 * tau2) if decay else float(tau1)
-    thr_s = thr * scale
+    # V > thr  <=>  V >= nextafter(thr): one comparison serves both threshold rules.
+    thr_s = np.nextafter(thr * scale, np.inf) if strict else thr * scale
     d1, d2 = tau1, tau1 + tau2
     none = t_max + tau1 + tau2 + 1
-    u[:] = 0.0
-    s[:] = 0.0
-    fired[:] = False
-    t_out[:] = t_max
-    v_fire[:] = 0.0
-    v_peak[:] = 0.0
-    t_peak[:] = 0
+    t = t_rows[r]
+    for j in range(C):
+        u[j] = 0.0
+        s[j] = 0.0
+        fired[j] = False
+        t_out[r, j] = t_max
+        v_fire[r, j] = 0.0
+        v_peak[r, j] = 0.0
+        t_peak[r, j] = 0
     remaining = C
     p0 = p1 = p2 = 0
     a = _next_event(t, order, n, p0, p1, p2, d1, d2, decay, none)
     while a < t_max and remaining > 0:
         # Slope changes of every breakpoint at time a (rise start, peak, end of each PSP).
         while p0 < n and t[order[p0]] == a:
-            row = wT[order[p0]]
+            i = order[p0]
             for j in range(C):
-                s[j] += c_rise * row[j]
+                s[j] += c_rise * wT[i, j]
             p0 += 1
         if decay:
             while p1 < n and t[order[p1]] + d1 == a:
-                row = wT[order[p1]]
+                i = order[p1]
                 for j in range(C):
-                    s[j] += c_peak * row[j]
+                    s[j] += c_peak * wT[i, j]
                 p1 += 1
             while p2 < n and t[order[p2]] + d2 == a:
-                row = wT[order[p2]]
+                i = order[p2]
                 for j in range(C):
-                    s[j] += c_end * row[j]
+                    s[j] += c_end * wT[i, j]
                 p2 += 1
         b = min(_next_event(t, order, n, p0, p1, p2, d1, d2, decay, none), t_max)
         length = b - a
-        # Closed-form first crossing on the linear segment [a, b), per silent neuron.
+        last = length - 1
+        # V is linear on [a, b): it crosses there iff it is over threshold at a or at b - 1.
+        any_hit = False
         for j in range(C):
-            if fired[j]:
-                continue
-            uj, sj = u[j], s[j]
-            k = _first_crossing(uj, sj, thr_s, strict, length)
-            if k >= 0:
+            any_hit |= (max(u[j], u[j] + s[j] * last) >= thr_s) & (not fired[j])
+        if any_hit:
+            for j in range(C):
+                if fired[j]:
+                    continue
+                uj, sj = u[j], s[j]
+                if uj >= thr_s:
+                    k = 0
+                elif uj + sj * last >= thr_s:
+                    k = _crossing(uj, sj, thr_s, last)
+                else:
+                    continue
                 fired[j] = True
                 remaining -= 1
-                t_out[j] = a + k
-                v_fire[j] = uj + sj * k
-                v_peak[j] = v_fire[j]
-                t_peak[j] = a + k
-            else:
-                if uj > v_peak[j]:
-                    v_peak[j] = uj
-                    t_peak[j] = a
-                ue = uj + sj * (length - 1)
-                if ue > v_peak[j]:
-                    v_peak[j] = ue
-                    t_peak[j] = b - 1
-                u[j] = uj + sj * length
+                t_out[r, j] = a + k
+                v_fire[r, j] = uj + sj * k
+                v_peak[r, j] = v_fire[r, j]
+                t_peak[r, j] = a + k
+        # Peak of the neurons still silent (first time of the maximum), then advance to b.
+        for j in range(C):
+            uj, sj = u[j], s[j]
+            ue = uj + sj * last
+            live = not fired[j]
+            pa = live & (uj > v_peak[r, j])
+            vp = uj if pa else v_peak[r, j]
+            tp = a if pa else t_peak[r, j]
+            pe = live & (ue > vp)
+            v_peak[r, j] = ue if pe else vp
+            t_peak[r, j] = b - 1 if pe else tp
+            u[j] = uj + sj * length
         a = b
     for j in range(C):
-        v_fire[j] /= scale
-        v_peak[j] /= scale
+        v_fire[r, j] /= scale
+        v_peak[r, j] /= scale
 
 
 @nb.njit(parallel=True, **_opts)
 def forward_rows(t_rows, wT, thr, t_max, tau1, tau2, strict, t_out, v_fire, v_peak, t_peak):
-    """Batched :func:`fire_row`, parallel over rows. ``t_rows`` is ``[R, P]``."""
+    """Batched :func:`fire_row`, parallel over blocks of rows. ``t_rows`` is ``[R, P]``."""
     R, P = t_rows.shape
     C = wT.shape[1]
-    for r in nb.prange(R):
+    n_blocks = (R + _BLOCK - 1) // _BLOCK
+    for blk in nb.prange(n_blocks):
         order = np.empty(P, np.int32)
+        counts = np.empty(t_max + 1, np.int64)
         u = np.empty(C, wT.dtype)
         s = np.empty(C, wT.dtype)
         fired = np.empty(C, np.bool_)
-        if P <= _SMALL:
-            n = _sort_small(t_rows[r], t_max, order)
-        else:
-            counts = np.empty(t_max + 1, np.int64)
-            n = sort_active(t_rows[r], t_max, order, counts)
-        fire_row(t_rows[r], order, n, wT, thr, t_max, tau1, tau2, strict,
-                 t_out[r], v_fire[r], v_peak[r], t_peak[r], u, s, fired)
+        for r in range(blk * _BLOCK, min(R, (blk + 1) * _BLOCK)):
+            if P <= _SMALL:
+                n = _sort_small(t_rows[r], t_max, order)
+            else:
+                n = sort_active(t_rows[r], t_max, order, counts)
+            fire_row(t_rows, r, order, n, wT, thr, t_max, tau1, tau2, strict,
+                     t_out, v_fire, v_peak, t_peak, u, s, fired)
 
 
 @nb.njit(parallel=True, **_opts)
-def backward_rows(t_pre, t_ref, g, h, w_disp, w_sign, binary, eps, deps, win, t_max,
+def backward_rows(t_pre, t_virt, t_ref, g, h, w_disp, w_sign, binary, eps, deps, win, t_max,
                   want_dt, grad, dt, g_sign):
-    """Sums of the approximate STiDi-BP derivatives over rows, parallel over inputs ``p``.
+    """Sums of the approximate STiDi-BP derivatives over rows.
 
-    With ``s = t_ref[r, j] - t_pre[r, p]`` and the contribution window ``0 < s < win``:
+    With ``s = t_ref[r, j] - t_pre[r, p]``, ``v = t_ref[r, j] - t_virt[r, p]`` and the
+    contribution window ``0 < s < win`` (``t_virt``: the time an input is credited with in
+    the displacement, its spike time or, for a silent input, its peak time):
 
     - ``grad[p, j] = sum_r g[r, j] eps(s)``                          (weight gradient)
-    - ``dt[r, p]   = sum_j h[r, j] w_disp[p, j] eps'(s)``            (if ``want_dt``)
+    - ``dt[r, p]   = sum_j h[r, j] w_disp[p, j] eps'(v)``            (if ``want_dt``)
     - ``g_sign[p]  = sum_{r, j} g[r, j] sign(w_sign[p, j]) eps(s)``  (if ``binary``)
 
-    ``eps``/``deps`` are the PSP and its slope tabulated at ``s = 0..t_max``.
+    ``eps``/``deps`` are the PSP and its slope tabulated at ``s = 0..t_max``. Rows are split
+    into a fixed number of blocks (parallel), each with its own gradient buffer, summed in
+    block order: the result does not depend on the number of threads.
     """
     R, P = t_pre.shape
     C = t_ref.shape[1]
-    for p in nb.prange(P):
+    n_blocks = max(1, min(R, _GRAD_BLOCKS))
+    size = (R + n_blocks - 1) // n_blocks
+    bufs = np.zeros((n_blocks, P, C))
+    sign_bufs = np.zeros((n_blocks, P))
+    for blk in nb.prange(n_blocks):
+        live = np.empty(C, np.int64)
+        buf = bufs[blk]
+        for r in range(blk * size, min(R, (blk + 1) * size)):
+            # The neurons of this row with a non-zero coefficient (most are silent/unrouted).
+            n_live = 0
+            for j in range(C):
+                if g[r, j] != 0.0 or h[r, j] != 0.0:
+                    live[n_live] = j
+                    n_live += 1
+            for p in range(P):
+                ti = t_pre[r, p]
+                if ti < t_max:
+                    for q in range(n_live):
+                        j = live[q]
+                        k = t_ref[r, j] - ti
+                        if 0 < k < win:
+                            e = g[r, j] * eps[k]
+                            buf[p, j] += e
+                            if binary:
+                                sign_bufs[blk, p] += e if w_sign[p, j] >= 0.0 else -e
+                if want_dt:
+                    tv = t_virt[r, p]
+                    acc = 0.0
+                    if tv < t_max:
+                        for q in range(n_live):
+                            j = live[q]
+                            k = t_ref[r, j] - tv
+                            if 0 < k < win:
+                                acc += h[r, j] * w_disp[p, j] * deps[k]
+                    dt[r, p] = acc
+    for p in range(P):
+        g_sign[p] = 0.0
         for j in range(C):
             grad[p, j] = 0.0
-        acc_sign = 0.0
-        for r in range(R):
-            ti = t_pre[r, p]
-            acc = 0.0
-            if ti < t_max:
-                for j in range(C):
-                    k = t_ref[r, j] - ti
-                    if k <= 0 or k >= win:
-                        continue
-                    e = eps[k]
-                    gj = g[r, j]
-                    grad[p, j] += gj * e
-                    if want_dt:
-                        acc += h[r, j] * w_disp[p, j] * deps[k]
-                    if binary:
-                        acc_sign += gj * e * (1.0 if w_sign[p, j] >= 0.0 else -1.0)
-            if want_dt:
-                dt[r, p] = acc
-        g_sign[p] = acc_sign
+    for blk in range(n_blocks):
+        for p in range(P):
+            g_sign[p] += sign_bufs[blk, p]
+            for j in range(C):
+                grad[p, j] += bufs[blk, p, j]

@@ -32,6 +32,7 @@ per sample and location, from ``unfold``).
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -69,12 +70,14 @@ def psp(s: np.ndarray | torch.Tensor, tau1: int, tau2: int | None):
     return where(s < tau1, rise, where(s < tau1 + tau2, fall, zero))
 
 
+@functools.lru_cache(maxsize=32)
 def psp_tables(t_max: int, tau1: int, tau2: int | None) -> tuple[np.ndarray, np.ndarray, int]:
     """``eps(s)`` and its slope ``eps'(s)`` at ``s = 0..t_max``, and the window length.
 
     ``eps'`` is the right-hand slope (``1/tau1`` on ``0 < s < tau1``, ``-1/tau2`` on
     ``tau1 <= s < tau1 + tau2``, 0 at ``s = 0``: an input arriving with the spike did not
     contribute). An input contributes to a spike at ``t_j`` iff ``0 < t_j - t_i < win``.
+    The arrays are cached and read-only.
     """
     s = np.arange(t_max + 1)
     eps = psp(s, tau1, tau2)
@@ -85,6 +88,8 @@ def psp_tables(t_max: int, tau1: int, tau2: int | None) -> tuple[np.ndarray, np.
     else:
         deps = np.where((s >= tau1) & (s < tau1 + tau2), -1.0 / tau2, deps)
         win = tau1 + tau2
+    eps.setflags(write=False)           # cached: shared by every caller
+    deps.setflags(write=False)
     return eps, deps, win
 
 
@@ -100,7 +105,9 @@ def first_spike_times(t_rows: np.ndarray | torch.Tensor, w: np.ndarray | torch.T
 
     Args:
         t_rows: ``[R, P]`` integer input times in ``0..t_max``.
-        w: ``[C, P]`` weights (float32 or float64; the potentials use the same dtype).
+        w: ``[C, P]`` weights (float32 or float64; the potentials use the same dtype). The
+            kernel reads ``w.T``; a ``w`` that is the transposed view of a contiguous
+            ``[P, C]`` array is used without a copy.
         thr: threshold ``theta`` (> 0).
         t_max: number of time steps; ``t_max`` means "no spike".
         tau1, tau2: rise and decay times in steps (``tau2=None``: no decay).

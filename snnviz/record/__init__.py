@@ -1,7 +1,14 @@
 """Recording training events into bounded buffers for live views."""
 
 from snnviz.record.recorder import (
-    EventQueue, FlipCounter, Recorder, Ring, SampleView, Snapshot, WeightView, probe_sample,
+    EventQueue,
+    FlipCounter,
+    Recorder,
+    Ring,
+    SampleView,
+    Snapshot,
+    WeightView,
+    probe_sample,
     weight_view,
 )
 

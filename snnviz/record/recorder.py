@@ -22,7 +22,15 @@ import numpy as np
 
 from snnviz.config import RecordSpec
 from snnviz.training.events import (
-    Alert, BatchEnd, EpochEnd, EvalEnd, Event, Probe, ProbeLayer, RunEnd, RunStart,
+    Alert,
+    BatchEnd,
+    EpochEnd,
+    EvalEnd,
+    Event,
+    Probe,
+    ProbeLayer,
+    RunEnd,
+    RunStart,
 )
 
 __all__ = ["Ring", "Snapshot", "Recorder", "EventQueue", "SampleView", "probe_sample",

@@ -3,7 +3,7 @@
 Data flow (docs/dashboard.md): a :class:`TrainingWorker` thread owns the session's trainer and
 advances ``trainer.steps()``; its events go through a bounded, never-blocking
 :class:`~snnviz.record.EventQueue`; a periodic callback on the server's event loop drains the
-queue for at most ``budget_ms`` into a :class:`~snnviz.record.Recorder` and patches the figures
+queue for at most ``drain_ms`` into a :class:`~snnviz.record.Recorder` and patches the figures
 of the visible tab in place (:mod:`snnviz.viz.update`). Pause and Step are
 ``threading.Event`` flags the worker checks between trainer steps, so training never waits for
 the browser and one session's training never blocks another session's controls. The sample
@@ -15,6 +15,8 @@ from __future__ import annotations
 import functools
 import html
 import logging
+import os
+import sys
 import threading
 import time
 from collections import deque
@@ -31,7 +33,13 @@ from snnviz.api import make_trainer
 from snnviz.config import DataConfig, RunConfig
 from snnviz.data import load_dataset, split_dataset
 from snnviz.record import (
-    EventQueue, FlipCounter, Recorder, SampleView, Snapshot, WeightView, probe_sample,
+    EventQueue,
+    FlipCounter,
+    Recorder,
+    SampleView,
+    Snapshot,
+    WeightView,
+    probe_sample,
     weight_view,
 )
 from snnviz.training.events import Alert, BatchEnd, RunEnd, RunStart
@@ -39,7 +47,7 @@ from snnviz.ui.controls import ConfigForm, algorithm_options, available_datasets
 from snnviz.viz import figures as vf
 from snnviz.viz import update as vu
 
-__all__ = ["TrainingWorker", "WorkerError", "FigurePane", "TrainingApp"]
+__all__ = ["TrainingWorker", "WorkerError", "FigurePane", "LoopBudget", "TrainingApp"]
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +72,12 @@ class TrainingWorker:
     Args:
         cfg: the run to train (the trainer is built in the thread).
         out: where events, request results and :class:`WorkerError` go.
+        nice: on Linux, how much lower than the server's the thread's scheduling priority
+            is, so that the event loop answering clicks wins when cores are scarce.
     """
 
-    def __init__(self, cfg: RunConfig, out: EventQueue) -> None:
-        self.cfg, self.out = cfg, out
+    def __init__(self, cfg: RunConfig, out: EventQueue, nice: int = 5) -> None:
+        self.cfg, self.out, self.nice = cfg, out, nice
         self.trainer: Any = None
         self.finished = False
         self.flips = FlipCounter()
@@ -105,7 +115,17 @@ class TrainingWorker:
         self._wake.set()
         self.thread.join(timeout)
 
+    def _lower_priority(self) -> None:
+        if self.nice > 0 and sys.platform.startswith("linux"):   # per-thread on Linux only
+            try:
+                tid = threading.get_native_id()
+                os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid)
+                               + self.nice)
+            except OSError:
+                log.debug("could not lower the training thread's priority")
+
     def _main(self) -> None:
+        self._lower_priority()
         try:
             self.trainer = make_trainer(self.cfg, splits=_splits(self.cfg.data))
             self._gen = self.trainer.steps()
@@ -139,6 +159,35 @@ class TrainingWorker:
         self._run.clear()
 
 
+class LoopBudget:
+    """Share of the server's event loop that the view refreshes of all sessions may use.
+
+    Every session's refresh runs on the one event loop that also answers clicks. Refreshes
+    are skipped (events are still recorded) while the CPU time they took recently, an
+    exponential average over ``window`` seconds, exceeds ``share`` of the wall time, so
+    clicks stay responsive when many sessions train at once. Used from the event loop only.
+    """
+
+    def __init__(self, share: float = 0.4, window: float = 1.0) -> None:
+        self.share, self.window = share, window
+        self._spent, self._at = 0.0, time.perf_counter()
+
+    def _decayed(self) -> float:
+        now = time.perf_counter()
+        self._spent *= float(np.exp(-(now - self._at) / self.window))
+        self._at = now
+        return self._spent
+
+    def allow(self) -> bool:
+        return self._decayed() < self.share * self.window
+
+    def charge(self, seconds: float) -> None:
+        self._spent = self._decayed() + seconds
+
+
+LOOP_BUDGET = LoopBudget()
+
+
 def _copy_tree(obj: Any) -> Any:
     """Copy nested dicts and lists; leave arrays and scalars shared."""
     if isinstance(obj, dict):
@@ -167,6 +216,12 @@ class FigurePane(pn.pane.Plotly):
         return obj if isinstance(obj, go.Figure) else super()._to_figure(obj)
 
 
+def _button(text: str, color: str) -> pn.widgets.Button:
+    kind = "color" if "color" in pn.widgets.Button.param else "button_type"   # newer Panel
+    return pn.widgets.Button(**label(text), **{kind: color}, sizing_mode="stretch_width",
+                             margin=(5, 3))
+
+
 def _pane(fig: Any, height: int | None = None) -> FigurePane:
     return FigurePane(fig, link_figure=False, sizing_mode="stretch_width",
                       config={"displaylogo": False, "responsive": True}, height=height)
@@ -180,16 +235,20 @@ class TrainingApp(pn.viewable.Viewer):
         overrides: initial values of any config field (e.g. ``{"epochs": 5}``).
         seed: initial run seed.
         update_ms: period of the view refresh while served.
-        budget_ms: time per refresh spent draining events.
+        drain_ms: time per refresh spent draining events.
+        loop_budget: the refresh budget shared by the sessions of this server
+            (default: :data:`LOOP_BUDGET`).
     """
 
     status_text = param.String(default="", doc="one-line run status")
 
     def __init__(self, algorithm: str = "s4nn", dataset: str = "mnist-mini",
                  overrides: dict[str, Any] | None = None, seed: int = 0,
-                 update_ms: int = 100, budget_ms: float = 20.0, **params: Any) -> None:
+                 update_ms: int = 100, drain_ms: float = 20.0,
+                 loop_budget: LoopBudget | None = None, **params: Any) -> None:
         super().__init__(**params)
-        self._overrides, self._budget = dict(overrides or {}), budget_ms / 1000
+        self._overrides, self._drain_s = dict(overrides or {}), drain_ms / 1000
+        self.loop_budget = loop_budget if loop_budget is not None else LOOP_BUDGET
         self.queue = EventQueue(512)
         self.worker: TrainingWorker | None = None
         self.recorder = Recorder()
@@ -216,11 +275,10 @@ class TrainingApp(pn.viewable.Viewer):
                                          value=dataset if dataset in datasets else datasets[0],
                                          sizing_mode="stretch_width")
         self.form = ConfigForm(algorithm, self.dataset.value, self._overrides, seed)
-        b = {"sizing_mode": "stretch_width", "margin": (5, 3)}
-        self.start_button = pn.widgets.Button(**label("Start"), button_type="primary", **b)
-        self.pause_button = pn.widgets.Button(**label("Pause"), button_type="warning", **b)
-        self.step_button = pn.widgets.Button(**label("Step"), button_type="default", **b)
-        self.reset_button = pn.widgets.Button(**label("Reset"), button_type="danger", **b)
+        self.start_button = _button("Start", "primary")
+        self.pause_button = _button("Pause", "warning")
+        self.step_button = _button("Step", "default")
+        self.reset_button = _button("Reset", "danger")
         self.start_button.on_click(lambda e: self.start())
         self.pause_button.on_click(lambda e: self.pause())
         self.step_button.on_click(lambda e: self.step())
@@ -318,12 +376,14 @@ class TrainingApp(pn.viewable.Viewer):
         self._refresh(force=True)
 
     def _on_session_destroyed(self, session_context: Any) -> None:
-        if self.worker is not None:
-            self.worker.stop(timeout=1.0)
+        if self.worker is not None:     # ends after its current step; the loop never waits
+            self.worker.stop(timeout=0.0)
 
-    def close(self) -> None:
-        """Stop the training thread (also done when the browser tab closes)."""
-        self._on_session_destroyed(None)
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the training thread and wait for it (the server does this, without waiting,
+        when the browser tab closes)."""
+        if self.worker is not None:
+            self.worker.stop(timeout=timeout)
 
     # ------------------------------------------------------------------ views ----------
     def _make_views(self) -> None:
@@ -343,6 +403,7 @@ class TrainingApp(pn.viewable.Viewer):
         self.layer = pn.widgets.Select(**label("traced layer"), options={"output": -1}, width=150)
         refresh = pn.widgets.Button(**label("Refresh with current weights"), width=220)
         clear = pn.widgets.Button(**label("Clear picked neurons"), width=170)
+        self.inspect_info = pn.pane.HTML("", margin=(22, 10))
         self.inspect = {
             "input": _pane(vf.build_input(None, None)),
             "raster": _pane(vf.build_raster(None)),
@@ -368,7 +429,7 @@ class TrainingApp(pn.viewable.Viewer):
                                    pn.Row(lv["raster"], pn.Column(lv["hist"], lv["confusion"])),
                                    lv["flips"], sizing_mode="stretch_width")),
             ("Sample inspector", pn.Column(
-                pn.Row(self.sample_index, self.layer, refresh, clear),
+                pn.Row(self.sample_index, self.layer, refresh, clear, self.inspect_info),
                 self.time, pn.Row(self.inspect["input"], self.inspect["race"]),
                 pn.Row(self.inspect["raster"], self.inspect["membrane"]),
                 sizing_mode="stretch_width")),
@@ -388,19 +449,24 @@ class TrainingApp(pn.viewable.Viewer):
         return pn.Row(pn.Column(self._sidebar(), width=340), self.tabs,
                       sizing_mode="stretch_width")
 
-    def servable(self, title: str | None = "snnviz", location: bool = True, area: str = "main",
-                 target: str | None = None) -> Any:
-        """Serve the dashboard in a page template (sidebar: controls; main: views)."""
-        tpl = pn.template.BootstrapTemplate(   # its assets are bundled: works offline
+    def template(self) -> pn.template.BootstrapTemplate:
+        """The page: controls in the sidebar, views in the main area."""
+        return pn.template.BootstrapTemplate(    # its assets are bundled: works offline
             title="snnviz: watch spiking networks learn", sidebar=[self._sidebar()],
             main=[self.tabs], sidebar_width=360, header_background=vf.THEME["accent"],
-            )
-        return tpl.servable(title=title, location=location, area=area, target=target)
+            busy_indicator=None)   # it would blink at every view refresh
+
+    def servable(self, title: str | None = "snnviz", location: bool = True, area: str = "main",
+                 target: str | None = None) -> Any:
+        """Mark the page template as the served document (``panel serve``)."""
+        return self.template().servable(title=title, location=location, area=area,
+                                        target=target)
 
     # ------------------------------------------------------------------ updates --------
     def _tick(self) -> None:
-        """Drain events for at most ``budget_ms``, then patch the visible views."""
-        t_end = time.perf_counter() + self._budget
+        """Drain events for at most ``drain_ms``, then patch the visible views (when the
+        shared refresh budget allows)."""
+        t_end = time.perf_counter() + self._drain_s
         while time.perf_counter() < t_end:
             item = self.queue.get()
             if item is None:
@@ -417,7 +483,10 @@ class TrainingApp(pn.viewable.Viewer):
                 self.recorder(item)
                 if isinstance(item, Alert):
                     self._show(item.message, "warning")
-        self._refresh()
+        if self.loop_budget.allow():
+            t0 = time.thread_time()              # CPU time: a busy machine is not our cost
+            self._refresh()
+            self.loop_budget.charge(time.thread_time() - t0)
 
     def _refresh(self, force: bool = False) -> None:
         snap = self.recorder.snapshot()
@@ -430,6 +499,8 @@ class TrainingApp(pn.viewable.Viewer):
                 force = True
             if tab == 0:
                 self._patch_live(snap, force)
+            elif tab == 1 and force and snap.run is not None:
+                self._inspect()                     # opened: probe with the current weights
             elif tab == 2 and (force or self._weights_due()):
                 self._request_weights()
             self._buttons(status=force or time.perf_counter() - self._last_status > 0.25)
@@ -499,6 +570,7 @@ class TrainingApp(pn.viewable.Viewer):
     def _rebuild_inspector(self) -> None:
         sv = self._sample
         n = len(sv.probe.layers)
+        self.inspect_info.object = f"weights after trainer step {sv.step}"
         ins = self.inspect
         ins["raster"].object = vf.build_raster(sv.probe, n_layers=n)
         ins["race"].object = vf.build_race(sv.probe, sv.classes, targets=_targets(sv.probe))

@@ -2,13 +2,31 @@
 (:mod:`.update`)."""
 
 from snnviz.viz.figures import (
-    THEME, build_confusion, build_curves, build_input, build_membrane, build_race,
-    build_raster, build_sign_flips, build_spike_hist, build_weight_hist, build_weight_tiles,
+    THEME,
+    build_confusion,
+    build_curves,
+    build_input,
+    build_membrane,
+    build_race,
+    build_raster,
+    build_sign_flips,
+    build_spike_hist,
+    build_weight_hist,
+    build_weight_tiles,
     tile_rows,
 )
 from snnviz.viz.update import (
-    layer_names, patch_confusion, patch_curves, patch_input, patch_membrane, patch_race,
-    patch_raster, patch_sign_flips, patch_spike_hist, patch_weight_hist, patch_weight_tiles,
+    layer_names,
+    patch_confusion,
+    patch_curves,
+    patch_input,
+    patch_membrane,
+    patch_race,
+    patch_raster,
+    patch_sign_flips,
+    patch_spike_hist,
+    patch_weight_hist,
+    patch_weight_tiles,
     race_outcome,
 )
 

@@ -34,7 +34,8 @@ __all__ = [
 ]
 
 THEME: dict[str, Any] = {
-    "template": "plotly_white",
+    "template": "none",           # no Plotly template: small layouts, cheap live updates
+    "background": "#ffffff", "grid": "#e5e7eb", "axis": "#9ca3af", "text": "#1f2937",
     "font": {"family": "Inter, 'Segoe UI', Helvetica, Arial, sans-serif", "size": 12},
     "height": 300,
     "margin": {"l": 55, "r": 20, "t": 45, "b": 45},
@@ -80,10 +81,16 @@ def _figure(theme: dict, title: str, height: int | None = None, fig: go.Figure |
             **layout: Any) -> go.Figure:
     fig = fig if fig is not None else go.Figure()
     colors = {k: theme[k] for k in ("accent", "good", "bad", "tie", "muted", "threshold")}
-    fig.update_layout(template=theme["template"], font=theme["font"], margin=theme["margin"],
+    fig.update_layout(template=theme["template"], font=dict(theme["font"], color=theme["text"]),
+                      margin=theme["margin"], paper_bgcolor=theme["background"],
+                      plot_bgcolor=theme["background"], colorway=list(theme["palette"]),
                       height=height or theme["height"], title={"text": title, "x": 0.01},
                       uirevision="keep", meta=dict(colors, palette=list(theme["palette"])),
                       **layout)
+    axes = {"gridcolor": theme["grid"], "linecolor": theme["axis"], "zeroline": False,
+            "automargin": True}
+    fig.update_xaxes(**axes)
+    fig.update_yaxes(**axes)
     return fig
 
 
@@ -92,7 +99,7 @@ def build_curves(snap: Snapshot, theme: dict = THEME) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"),
                         horizontal_spacing=0.1)
     _figure(theme, "Training curves", fig=fig,
-            legend={"orientation": "h", "y": -0.25, "x": 0})
+            legend={"orientation": "h", "y": -0.3, "x": 0})
     line = {"width": 1.5}
     fig.add_trace(go.Scatter(name="loss", mode="lines", line=dict(line, color=theme["bad"]),
                              showlegend=False), 1, 1)
@@ -140,7 +147,7 @@ def build_race(probe: Probe | None, classes: Sequence[str], theme: dict = THEME,
                   bargap=0.25, showlegend=False,
                   xaxis={"title": "first spike time (steps)"},
                   yaxis={"autorange": "reversed", "type": "category"})
-    fig.add_trace(go.Bar(orientation="h", name="spike time", textposition="inside",
+    fig.add_trace(go.Bar(orientation="h", name="spike time", textposition="auto",
                          insidetextanchor="end", hovertemplate="%{y}: %{text}<extra></extra>"))
     fig.add_trace(go.Scatter(name="target", mode="markers",
                              marker={"symbol": "line-ns-open", "size": 18,
@@ -240,8 +247,8 @@ def build_input(image: np.ndarray | None, probe: Probe | None, theme: dict = THE
                              hovertemplate="(%{y}, %{x}): t=%{z}<extra></extra>"), 1, 2)
     for c in (1, 2):
         fig.update_yaxes(autorange="reversed", scaleanchor=f"x{'' if c == 1 else 2}",
-                         showticklabels=False, row=1, col=c)
-        fig.update_xaxes(showticklabels=False, row=1, col=c)
+                         showticklabels=False, showgrid=False, row=1, col=c)
+        fig.update_xaxes(showticklabels=False, showgrid=False, row=1, col=c)
     up.patch_input(fig, image, probe, t_cursor=t_cursor)
     return fig
 

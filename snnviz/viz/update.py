@@ -9,6 +9,7 @@ here: when a run's shape changes (layers, classes), build a new figure.
 
 Per-point values inside nested properties (``marker.color``) are plain lists, never numpy
 arrays, because ``pn.pane.Plotly`` moves nested arrays out of the figure it serialises.
+Trace data is set with one ``plotly_restyle`` call per figure.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from snnviz.training.events import EvalEnd, Probe, ProbeLayer
 __all__ = [
     "patch_curves", "patch_sign_flips", "patch_race", "patch_membrane", "patch_raster",
     "patch_spike_hist", "patch_confusion", "patch_input", "patch_weight_hist",
-    "patch_weight_tiles", "race_outcome", "layer_names",
+    "patch_weight_tiles", "race_outcome", "layer_names", "thin",
 ]
 
 _EMPTY = np.zeros(0)
@@ -59,37 +60,55 @@ def _colors(fig: go.Figure) -> dict:
     return dict(meta) if isinstance(meta, dict) else {}
 
 
+def _restyle(fig: go.Figure, changes: dict[int, dict[str, Any]]) -> None:
+    """Set ``{trace index: {property path: value}}`` with one ``plotly_restyle`` call per
+    group of traces changing the same properties (much cheaper than one assignment each)."""
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i, props in changes.items():
+        groups.setdefault(tuple(sorted(props)), []).append(i)
+    for keys, idx in groups.items():
+        if keys:
+            fig.plotly_restyle({k: [changes[i][k] for i in idx] for k in keys}, idx)
+
+
 def _cursor(fig: go.Figure, t_cursor: int | None) -> None:
     for shape in fig.layout.shapes:
         shape.x0 = shape.x1 = 0 if t_cursor is None else t_cursor
         shape.visible = t_cursor is not None
 
 
-def patch_curves(fig: go.Figure, snap: Snapshot) -> go.Figure:
-    """Loss, batch / running / per-epoch training accuracy and validation accuracy."""
+def thin(n: int, max_points: int) -> np.ndarray:
+    """Indices of at most ``max_points`` evenly strided items of ``n``, the last included."""
+    stride = max(1, -(-n // max_points)) if max_points > 0 else 1
+    return np.arange(n - 1, -1, -stride)[::-1]
+
+
+def patch_curves(fig: go.Figure, snap: Snapshot, max_points: int = 500) -> go.Figure:
+    """Loss, batch / running / per-epoch training accuracy and validation accuracy
+    (per-step curves thinned to ``max_points`` for drawing)."""
+    keep = thin(len(snap.step), max_points)
+    step, ep = _f(snap.step[keep]), _f(snap.epoch_step)
     with fig.batch_update():
-        d, step = fig.data, _f(snap.step)
-        d[0].x, d[0].y = step, _f(snap.loss)
-        d[1].x, d[1].y = step, _f(snap.accuracy)
-        d[2].x, d[2].y = step, _f(snap.running_accuracy)
-        d[3].x, d[3].y = _f(snap.epoch_step), _f(snap.train_accuracy)
-        d[4].x, d[4].y = _f(snap.epoch_step), _f(snap.val_accuracy)
+        _restyle(fig, {
+            0: {"x": step, "y": _f(snap.loss[keep])},
+            1: {"x": step, "y": _f(snap.accuracy[keep])},
+            2: {"x": step, "y": _f(snap.running_accuracy[keep])},
+            3: {"x": ep, "y": _f(snap.train_accuracy)},
+            4: {"x": ep, "y": _f(snap.val_accuracy)},
+        })
         _note(fig, "" if len(step) else "no training steps yet: press Start or Step")
     return fig
 
 
-def patch_sign_flips(fig: go.Figure, snap: Snapshot) -> go.Figure:
+def patch_sign_flips(fig: go.Figure, snap: Snapshot, max_points: int = 500) -> go.Figure:
     """One line per layer: weights whose sign changed during each trainer step."""
+    keep = thin(len(snap.step), max_points)
+    n = snap.sign_flips.shape[1]
     with fig.batch_update():
-        n = snap.sign_flips.shape[1]
-        for i, trace in enumerate(fig.data):
-            has = i < n
-            trace.x = _f(snap.step) if has else _EMPTY
-            trace.y = _f(snap.sign_flips[:, i]) if has else _EMPTY
-        if n == 0:
-            _note(fig, "no sign flips recorded (real-valued weights, or no steps yet)")
-        else:
-            _note(fig, "")
+        _restyle(fig, {i: {"x": _f(snap.step[keep]) if i < n else _EMPTY,
+                           "y": _f(snap.sign_flips[keep, i]) if i < n else _EMPTY}
+                       for i in range(len(fig.data))})
+        _note(fig, "" if n else "no sign flips recorded (real-valued weights, or no steps yet)")
     return fig
 
 
@@ -103,15 +122,33 @@ def race_outcome(t_out: np.ndarray, t_max: int) -> tuple[str, np.ndarray]:
     return ("winner" if len(leaders) == 1 else "tie"), leaders
 
 
+def _race_bars(t: np.ndarray, t_max: int, label: int, kind: str, leaders: np.ndarray,
+               th: dict) -> tuple[list[str], list[str]]:
+    """Bar colours and texts of a race."""
+    colors, text = [], []
+    for k, tk in enumerate(t):
+        if tk >= t_max:
+            colors.append(th["muted"])
+            text.append("no spike")
+        elif k in leaders and kind == "tie":
+            colors.append(th["tie"])
+            text.append(f"t={tk} tie")
+        elif k in leaders:
+            colors.append(th["good"] if k == label else th["bad"])
+            text.append(f"t={tk} first")
+        else:
+            colors.append(th["accent"])
+            text.append(f"t={tk}")
+    return colors, text
+
+
 def patch_race(fig: go.Figure, probe: Probe | None, classes: Sequence[str], *,
                targets: np.ndarray | None = None) -> go.Figure:
     """Bars of the output layer's spike times; winner, ties and silent classes coloured."""
-    th = _colors(fig)
     with fig.batch_update():
-        bars, tgt = fig.data[0], fig.data[1]
         if probe is None or not probe.layers:
-            bars.x, bars.y, bars.text, bars.marker.color = _EMPTY, [], [], []
-            tgt.x, tgt.y = _EMPTY, []
+            _restyle(fig, {0: {"x": _EMPTY, "y": [], "text": [], "marker.color": []},
+                           1: {"x": _EMPTY, "y": []}})
             fig.layout.title.text = "Output race"
             _note(fig, "no sample probed yet")
             return fig
@@ -120,25 +157,13 @@ def patch_race(fig: go.Figure, probe: Probe | None, classes: Sequence[str], *,
                                                                            range(len(t))]
         labels = [f"{n} \u2605" if k == probe.label else n for k, n in enumerate(names)]
         kind, leaders = race_outcome(t, t_max)
-        colors, text = [], []
-        for k, tk in enumerate(t):
-            if tk >= t_max:
-                colors.append(th["muted"])
-                text.append("no spike")
-            elif k in leaders and kind == "tie":
-                colors.append(th["tie"])
-                text.append(f"t={tk} tie")
-            elif k in leaders:
-                colors.append(th["good"] if k == probe.label else th["bad"])
-                text.append(f"t={tk} first")
-            else:
-                colors.append(th["accent"])
-                text.append(f"t={tk}")
-        bars.x, bars.y, bars.text, bars.marker.color = _f(np.minimum(t, t_max)), labels, text, colors
-        if targets is not None:
-            tgt.x, tgt.y = _f(targets), labels
-        else:
-            tgt.x, tgt.y = _EMPTY, []
+        colors, text = _race_bars(t, t_max, probe.label, kind, leaders, _colors(fig))
+        _restyle(fig, {
+            0: {"x": _f(np.minimum(t, t_max)), "y": labels, "text": text,
+                "marker.color": colors},
+            1: {"x": _f(targets), "y": labels} if targets is not None else {"x": _EMPTY,
+                                                                             "y": []},
+        })
         fig.layout.xaxis.range = [0, t_max]
         if kind == "silent":
             outcome = "no output spike"
@@ -153,6 +178,17 @@ def patch_race(fig: go.Figure, probe: Probe | None, classes: Sequence[str], *,
     return fig
 
 
+def _chosen_columns(layer: ProbeLayer | None, neurons: Sequence[int] | None,
+                    n_lines: int) -> list[int]:
+    """Columns of ``layer.v_trace`` to draw: the chosen neurons, or the first traced."""
+    if layer is None:
+        return []
+    traced = np.asarray(layer.neurons)
+    if neurons is None:
+        return list(range(min(n_lines, len(traced))))
+    return [int(np.flatnonzero(traced == j)[0]) for j in neurons if j in traced][:n_lines]
+
+
 def patch_membrane(fig: go.Figure, layer: ProbeLayer | None, t_max: int, *,
                    neurons: Sequence[int] | None = None, names: Sequence[str] | None = None,
                    t_cursor: int | None = None) -> go.Figure:
@@ -160,36 +196,29 @@ def patch_membrane(fig: go.Figure, layer: ProbeLayer | None, t_max: int, *,
     earliest to fire), cut at ``t_cursor`` if given, with the threshold and the spikes."""
     pal = _colors(fig).get("palette") or ["#2563eb"]
     n_lines = len(fig.data) - 2
+    cols = _chosen_columns(layer, neurons, n_lines)
+    v = np.asarray(layer.v_trace) if layer is not None else np.zeros((0, 0))
+    end = v.shape[0] if t_cursor is None else int(np.clip(t_cursor + 1, 0, v.shape[0]))
+    x = np.arange(end, dtype=np.float64)
+    changes: dict[int, dict[str, Any]] = {}
+    sx, sy, sc = [], [], []
+    for k in range(n_lines):
+        if k >= len(cols):
+            changes[k] = {"x": _EMPTY, "y": _EMPTY, "visible": False}
+            continue
+        j = int(layer.neurons[cols[k]])
+        name = names[j] if names is not None and j < len(names) else f"neuron {j}"
+        changes[k] = {"x": x, "y": _f(v[:end, cols[k]]), "name": name, "visible": True}
+        tj = int(layer.times[j])
+        if tj < t_max and (t_cursor is None or tj <= t_cursor):
+            sx.append(tj)
+            sy.append(layer.thr)
+            sc.append(pal[k % len(pal)])
+    thr = layer.thr if layer is not None else np.nan
+    changes[n_lines] = {"x": _f([0, t_max]), "y": _f([thr, thr])}
+    changes[n_lines + 1] = {"x": _f(sx), "y": _f(sy), "marker.color": sc}
     with fig.batch_update():
-        lines, thr_line, spikes = fig.data[:n_lines], fig.data[-2], fig.data[-1]
-        cols: list[int] = []
-        if layer is not None:
-            traced = np.asarray(layer.neurons)
-            if neurons is None:
-                cols = list(range(min(n_lines, len(traced))))
-            else:
-                cols = [int(np.flatnonzero(traced == j)[0]) for j in neurons if j in traced]
-            cols = cols[:n_lines]
-        v = np.asarray(layer.v_trace) if layer is not None else np.zeros((0, 0))
-        end = v.shape[0] if t_cursor is None else int(np.clip(t_cursor + 1, 0, v.shape[0]))
-        x = np.arange(end, dtype=np.float64)
-        sx, sy, sc = [], [], []
-        for k, trace in enumerate(lines):
-            if k < len(cols):
-                j = int(layer.neurons[cols[k]])
-                trace.x, trace.y = x, _f(v[:end, cols[k]])
-                trace.name = names[j] if names is not None and j < len(names) else f"neuron {j}"
-                trace.visible = True
-                tj = int(layer.times[j])
-                if tj < t_max and (t_cursor is None or tj <= t_cursor):
-                    sx.append(tj)
-                    sy.append(layer.thr)
-                    sc.append(pal[k % len(pal)])
-            else:
-                trace.x, trace.y, trace.visible = _EMPTY, _EMPTY, False
-        thr = layer.thr if layer is not None else np.nan
-        thr_line.x, thr_line.y = _f([0, t_max]), _f([thr, thr])
-        spikes.x, spikes.y, spikes.marker.color = _f(sx), _f(sy), sc
+        _restyle(fig, changes)
         fig.layout.xaxis.range = [0, max(t_max, 1)]
         _cursor(fig, t_cursor)
         _note(fig, "" if cols else "no membrane trace yet")
@@ -202,21 +231,25 @@ def patch_raster(fig: go.Figure, probe: Probe | None, *, t_cursor: int | None = 
     ``t_cursor``, left out); the row titles count the neurons that spiked."""
     n_rows = len(fig.data)
     names = layer_names(n_rows - 1, with_input=True)
+    times = [] if probe is None else [probe.t_in, *(L.times for L in probe.layers)]
+    changes: dict[int, dict[str, Any]] = {}
+    counts = []
+    for r in range(n_rows):
+        if r >= len(times):
+            changes[r] = {"x": _EMPTY, "y": _EMPTY}
+            continue
+        t = np.asarray(times[r])
+        keep = t < probe.t_max
+        counts.append(f"{names[r]}: {int(keep.sum())}/{len(t)} spiked")
+        if t_cursor is not None:
+            keep &= t <= t_cursor
+        idx = np.flatnonzero(keep)
+        changes[r] = {"x": _f(t[idx]), "y": _f(idx)}
     with fig.batch_update():
-        times = [] if probe is None else [probe.t_in, *(L.times for L in probe.layers)]
+        _restyle(fig, changes)
         titles = [a for a in fig.layout.annotations if a.name != "note"]
-        for r, trace in enumerate(fig.data):
-            if r >= len(times):
-                trace.x, trace.y = _EMPTY, _EMPTY
-                continue
-            t = np.asarray(times[r])
-            keep = t < probe.t_max
-            if t_cursor is not None:
-                keep &= t <= t_cursor
-            idx = np.flatnonzero(keep)
-            trace.x, trace.y = _f(t[idx]), _f(idx)
-            if r < len(titles):
-                titles[r].text = f"{names[r]}: {int((t < probe.t_max).sum())}/{len(t)} spiked"
+        for title, text in zip(titles, counts):
+            title.text = text
         if probe is not None:
             fig.layout.title.text = f"Spike raster: sample {probe.sample_index}"
         _cursor(fig, t_cursor)
@@ -228,15 +261,17 @@ def patch_spike_hist(fig: go.Figure, ev: EvalEnd | None, t_max: int) -> go.Figur
     """Per layer, the fraction of (neuron, sample) pairs that fired at each time step."""
     hists = ev.spike_time_hist if ev is not None else ()
     names = layer_names(len(fig.data))
+    changes: dict[int, dict[str, Any]] = {}
+    for i in range(len(fig.data)):
+        if i >= len(hists):
+            changes[i] = {"x": _EMPTY, "y": _EMPTY}
+            continue
+        h = np.asarray(hists[i], dtype=np.float64)
+        total = max(h.sum(), 1.0)
+        changes[i] = {"x": np.arange(len(h) - 1, dtype=np.float64), "y": h[:-1] / total,
+                      "name": f"{names[i]} ({h[-1] / total:.0%} silent)"}
     with fig.batch_update():
-        for i, trace in enumerate(fig.data):
-            if i >= len(hists):
-                trace.x, trace.y = _EMPTY, _EMPTY
-                continue
-            h = np.asarray(hists[i], dtype=np.float64)
-            total = max(h.sum(), 1.0)
-            trace.x, trace.y = np.arange(len(h) - 1, dtype=np.float64), h[:-1] / total
-            trace.name = f"{names[i]} ({h[-1] / total:.0%} silent)"
+        _restyle(fig, changes)
         if hists:
             fig.layout.title.text = (f"Spike-time histogram: {ev.split}, epoch {ev.epoch + 1}, "
                                      f"{ev.n} samples")
@@ -248,17 +283,16 @@ def patch_spike_hist(fig: go.Figure, ev: EvalEnd | None, t_max: int) -> go.Figur
 def patch_confusion(fig: go.Figure, ev: EvalEnd | None, classes: Sequence[str]) -> go.Figure:
     """Counts (text) and row-normalised shares (colour) of true class x decision."""
     with fig.batch_update():
-        hm = fig.data[0]
         if ev is None or ev.confusion.size == 0:
-            hm.z, hm.x, hm.y, hm.text = None, [], [], None
+            _restyle(fig, {0: {"z": None, "x": [], "y": [], "text": None}})
             _note(fig, "shown after the first validation pass")
             return fig
         conf = np.asarray(ev.confusion, dtype=np.int64)
         k = conf.shape[0]
         names = [str(c) for c in classes] if len(classes) == k else [str(i) for i in range(k)]
-        hm.z = conf / np.maximum(conf.sum(axis=1, keepdims=True), 1)
-        hm.x, hm.y = [*names, "none"], names
-        hm.text = [[str(v) for v in row] for row in conf]
+        _restyle(fig, {0: {"z": conf / np.maximum(conf.sum(axis=1, keepdims=True), 1),
+                           "x": [*names, "none"], "y": names,
+                           "text": [[str(v) for v in row] for row in conf]}})
         fig.layout.title.text = (f"Confusion: {ev.split}, epoch {ev.epoch + 1}, "
                                  f"accuracy {ev.accuracy:.1%}")
         _note(fig, "")
@@ -276,19 +310,16 @@ def patch_input(fig: go.Figure, image: np.ndarray | None, probe: Probe | None, *
                 t_cursor: int | None = None) -> go.Figure:
     """Image ``[H, W]`` (left) and input spike times (right) of the probed sample."""
     with fig.batch_update():
-        img, spk = fig.data
         if image is None or probe is None:
-            img.z, spk.z = None, None
+            _restyle(fig, {0: {"z": None}, 1: {"z": None}})
             _note(fig, "no sample selected")
             return fig
         image = np.asarray(image, dtype=np.float64)
-        img.z = image
         z = _spike_image(probe.t_in, image.shape, probe.t_max, t_cursor)
-        spk.z, spk.zmax = z, probe.t_max
+        _restyle(fig, {0: {"z": image}, 1: {"z": z, "zmax": probe.t_max}})
         when = "" if t_cursor is None else f" by t={t_cursor}"
-        n = int(np.isfinite(z).sum())
         fig.layout.title.text = (f"Input: sample {probe.sample_index}, label {probe.label}, "
-                                 f"{n} pixels spiked{when}")
+                                 f"{int(np.isfinite(z).sum())} pixels spiked{when}")
         _note(fig, "")
     return fig
 
@@ -297,9 +328,8 @@ def patch_weight_hist(fig: go.Figure, w: np.ndarray | None, *, bins: int = 60,
                       title: str = "Latent weights") -> go.Figure:
     """Histogram of ``w`` with 0 as a bin edge; negative and non-negative bars apart."""
     with fig.batch_update():
-        neg, pos = fig.data
         if w is None or np.size(w) == 0:
-            neg.x = neg.y = pos.x = pos.y = _EMPTY
+            _restyle(fig, {0: {"x": _EMPTY, "y": _EMPTY}, 1: {"x": _EMPTY, "y": _EMPTY}})
             _note(fig, "no weights yet")
             return fig
         w = np.asarray(w, dtype=np.float64).ravel()
@@ -308,9 +338,12 @@ def patch_weight_hist(fig: go.Figure, w: np.ndarray | None, *, bins: int = 60,
         edges = np.linspace(-m, m, 2 * half + 1)
         centres, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
         below = w < 0
-        neg.x, neg.y, neg.width = centres, _f(np.histogram(w[below], edges)[0]), width
-        pos.x, pos.y, pos.width = centres, _f(np.histogram(w[~below], edges)[0]), width
-        fig.layout.title.text = f"{title}: {int(below.sum())} negative, {int((~below).sum())} non-negative"
+        _restyle(fig, {0: {"x": centres, "y": _f(np.histogram(w[below], edges)[0]),
+                           "width": width},
+                       1: {"x": centres, "y": _f(np.histogram(w[~below], edges)[0]),
+                           "width": width}})
+        n_neg = int(below.sum())
+        fig.layout.title.text = f"{title}: {n_neg} negative, {w.size - n_neg} non-negative"
         _note(fig, "")
     return fig
 
@@ -319,8 +352,7 @@ def patch_weight_tiles(fig: go.Figure, tiles: np.ndarray | None, *,
                        title: str = "First-layer weights per hidden neuron") -> go.Figure:
     """Replace the tiled image (see :func:`snnviz.viz.figures.tile_rows`)."""
     with fig.batch_update():
-        hm = fig.data[0]
-        hm.z = None if tiles is None else _f(tiles)
+        _restyle(fig, {0: {"z": None if tiles is None else _f(tiles)}})
         fig.layout.title.text = title
         _note(fig, "" if tiles is not None else "no weights yet")
     return fig

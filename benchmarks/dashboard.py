@@ -1,0 +1,249 @@
+"""Dashboard cost: training throughput headless vs watched, view refresh rate, click latency.
+
+    python benchmarks/dashboard.py [--seconds 20] [--rounds 2] [--clicks 20]
+
+Runs the Panel server in this process (so it can read each session's trainer) and drives it
+with headless Chromium (the system ``/usr/bin/chromium``; nothing is downloaded) through
+Playwright over the DevTools protocol. The browser is started in its own session, so on Linux
+(with the usual scheduler autogroups) it takes its CPU share from the machine, not from the
+server's share: closer to a classroom, where the browsers run on other machines. It still
+runs on the same cores, so on a small machine the numbers stay pessimistic.
+
+1. Throughput: samples trained per wall-clock second by the same worker code, alone
+   ("headless": no session open) and while one browser tab shows the live views
+   ("watched"); headless and watched windows alternate ``--rounds`` times and the ratio of
+   the sums is reported (target >= 0.8).
+2. View updates per second: live-view refreshes the server sent while watched (target >= 10).
+3. Control latency: in the page, time from a Pause/Start click to the status line showing
+   the new state, with 1 and with 5 tabs training at once (target p95 <= 200 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import tempfile
+import time
+
+import numpy as np
+
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+import panel as pn  # noqa: E402
+
+from snnviz import make_run_config  # noqa: E402
+from snnviz.record import EventQueue  # noqa: E402
+from snnviz.ui.panel_app import TrainingApp, TrainingWorker  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+OVERRIDES = {"every": 10, "epochs": 1000}          # the dashboard's settings, never ends
+
+# In-page click-to-answer timing (the controls live in Panel's shadow roots).
+CLICK_JS = """async ([label, expect]) => {
+  const all = [];
+  const walk = (root) => {
+    for (const el of root.querySelectorAll('*')) {
+      all.push(el);
+      if (el.shadowRoot) walk(el.shadowRoot);
+    }
+  };
+  walk(document);
+  const button = all.find(el => el.tagName === 'BUTTON' && el.textContent.trim() === label);
+  const host = all.find(el => el.classList && el.classList.contains('snnviz-status'));
+  const text = () => (host.shadowRoot || host).textContent;
+  const t0 = performance.now();
+  button.click();
+  while (!text().includes(expect)) {
+    await new Promise(r => setTimeout(r, 2));
+    if (performance.now() - t0 > 10000) return -1;
+  }
+  return performance.now() - t0;
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def connect(pw, port: int, timeout: float = 60.0):
+    """Attach Playwright to the Chromium listening for DevTools on ``port``."""
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            return pw.chromium.connect_over_cdp(f"http://127.0.0.1:{port}")
+        except Exception:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.5)
+
+
+def headless_rate(seconds: float) -> float:
+    """Samples/s of the dashboard's worker with nobody watching."""
+    worker = TrainingWorker(make_run_config("s4nn", "mnist-mini", overrides=OVERRIDES),
+                            EventQueue(512))
+    while worker.trainer is None:
+        time.sleep(0.05)
+    worker.resume()
+    time.sleep(2.0)                                       # compile and warm up
+    s0, t0 = worker.trainer.samples_trained, time.perf_counter()
+    time.sleep(seconds)
+    rate = (worker.trainer.samples_trained - s0) / (time.perf_counter() - t0)
+    worker.stop()
+    return rate
+
+
+class Sessions:
+    """Browser tabs on the in-process server, each with its TrainingApp."""
+
+    def __init__(self, browser, url: str, apps: list) -> None:
+        self.browser, self.url, self.apps = browser, url, apps
+
+    def open(self, n: int) -> list:
+        """``n`` tabs, each in its own browser context (window), as ``(page, app)``."""
+        first = len(self.apps)
+        pages = []
+        for _ in range(n):        # one window each: a background tab would not be drawn
+            ctx = self.browser.new_context(viewport={"width": 1400, "height": 1000})
+            page = ctx.new_page()
+            page.set_default_timeout(180_000)
+            page.goto(self.url, timeout=180_000)
+            pages.append(page)
+        for page in pages:
+            page.get_by_role("button", name="Start").wait_for()
+        while len(self.apps) < first + n or any(a._snap.run is None
+                                                for a in self.apps[first:]):
+            time.sleep(0.2)
+        return list(zip(pages, self.apps[first:]))
+
+    @staticmethod
+    def close(tabs: list) -> None:
+        for page, app in tabs:
+            app.close()
+            page.context.close()
+
+
+def start_all(tabs: list) -> None:
+    for page, _ in tabs:
+        page.evaluate(CLICK_JS, ["Start", "running"])
+    time.sleep(3.0)                                       # warm up
+
+
+def thread_cpu(tid: int) -> float:
+    """CPU seconds used so far by thread ``tid`` of this process (Linux)."""
+    fields = open(f"/proc/self/task/{tid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def browser_cpu() -> float:
+    """CPU seconds used so far by all chromium processes (Linux)."""
+    total = 0.0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if "chromium" in open(f"/proc/{pid}/comm").read():
+                fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            continue
+    return total
+
+
+def watched_rate(tabs: list, seconds: float, loop_tid: int) -> dict:
+    """Samples/s of the first tab's run, live-view refreshes/s it was sent, and the share of
+    a core used by its training thread, the server's event loop and the browser."""
+    app = tabs[0][1]
+    wtid = app.worker.thread.native_id
+    s0, u0, t0 = app.worker.trainer.samples_trained, app.updates, time.perf_counter()
+    c0 = thread_cpu(wtid), thread_cpu(loop_tid), browser_cpu()
+    time.sleep(seconds)
+    dt = time.perf_counter() - t0
+    c1 = thread_cpu(wtid), thread_cpu(loop_tid), browser_cpu()
+    return {"rate": (app.worker.trainer.samples_trained - s0) / dt,
+            "updates": (app.updates - u0) / dt,
+            "cpu": [(b - a) / dt for a, b in zip(c0, c1)]}
+
+
+def latencies(tabs: list, clicks: int) -> np.ndarray:
+    out = []
+    for k in range(clicks):
+        page, _ = tabs[k % len(tabs)]
+        out.append(page.evaluate(CLICK_JS, ["Pause", "paused"]))
+        time.sleep(0.3)
+        out.append(page.evaluate(CLICK_JS, ["Start", "running"]))
+        time.sleep(0.3)
+    return np.asarray(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20.0, help="per throughput window")
+    parser.add_argument("--rounds", type=int, default=2, help="headless/watched pairs")
+    parser.add_argument("--clicks", type=int, default=20, help="pause+start pairs per case")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    apps: list[TrainingApp] = []
+
+    def session():
+        app = TrainingApp(overrides=OVERRIDES)
+        apps.append(app)
+        return app.template()
+
+    port = free_port()
+    server = pn.serve({"dashboard": session}, port=port, address="127.0.0.1", show=False,
+                      threaded=True, websocket_origin=[f"127.0.0.1:{port}"])
+    time.sleep(1.0)
+    url = f"http://127.0.0.1:{port}/dashboard"
+    results = {}
+    cdp = free_port()
+    profile = tempfile.TemporaryDirectory()
+    chromium = subprocess.Popen(
+        [CHROMIUM, *ARGS, f"--remote-debugging-port={cdp}", f"--user-data-dir={profile.name}",
+         "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    with sync_playwright() as pw:
+        browser = connect(pw, cdp)
+        sessions = Sessions(browser, url, apps)
+        head, watched = [], []
+        for _ in range(args.rounds):
+            head.append(headless_rate(args.seconds))
+            tabs = sessions.open(1)
+            start_all(tabs)
+            watched.append(watched_rate(tabs, args.seconds, server.native_id))
+            sessions.close(tabs)
+        for n in (1, 5):
+            tabs = sessions.open(n)
+            start_all(tabs)
+            lat = latencies(tabs, args.clicks)
+            results[n] = lat[lat >= 0], int((lat < 0).sum())
+            sessions.close(tabs)
+        browser.close()
+    chromium.terminate()
+    chromium.wait(10)
+    profile.cleanup()
+    server.stop()
+
+    rates = [w["rate"] for w in watched]
+    cpu = np.mean([w["cpu"] for w in watched], axis=0)
+    print("dashboard benchmark (s4nn on mnist-mini, 784-400-10, online chunks of 100)")
+    print(f"  machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    print(f"  headless samples/s per round: {', '.join(f'{r:,.0f}' for r in head)}")
+    print(f"  watched  samples/s per round: {', '.join(f'{r:,.0f}' for r in rates)}")
+    print(f"  throughput ratio watched/headless: {sum(rates) / sum(head):.2f} (target >= 0.8)")
+    print(f"  live-view updates per second: {np.mean([w['updates'] for w in watched]):.1f}"
+          " (target >= 10)")
+    print(f"  cores used while watched: training thread {cpu[0]:.2f}, server event loop"
+          f" {cpu[1]:.2f}, chromium {cpu[2]:.2f}")
+    for n, (lat, lost) in results.items():
+        print(f"  control latency, {n} session(s) training: p50 {np.percentile(lat, 50):.0f} ms,"
+              f" p95 {np.percentile(lat, 95):.0f} ms, max {lat.max():.0f} ms over {len(lat)}"
+              f" clicks{f', {lost} unanswered in 10 s' if lost else ''} (target p95 <= 200 ms)")
+
+
+if __name__ == "__main__":
+    main()

@@ -262,8 +262,9 @@ class TrainingApp(pn.viewable.Viewer):
         self._make_controls(algorithm, dataset, seed)
         self._make_views()
         self.reset()
+        self._periodic: Any = None
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
-            pn.state.add_periodic_callback(self._tick, period=update_ms)
+            self._periodic = pn.state.add_periodic_callback(self._tick, period=update_ms)
             pn.state.on_session_destroyed(self._on_session_destroyed)
 
     # ------------------------------------------------------------------ controls -------
@@ -376,12 +377,13 @@ class TrainingApp(pn.viewable.Viewer):
         self._refresh(force=True)
 
     def _on_session_destroyed(self, session_context: Any) -> None:
-        if self.worker is not None:     # ends after its current step; the loop never waits
-            self.worker.stop(timeout=0.0)
+        self.close(timeout=0.0)         # the worker ends after its current step
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop the training thread and wait for it (the server does this, without waiting,
-        when the browser tab closes)."""
+        """Stop the view refresh and the training thread, waiting up to ``timeout`` seconds
+        for it (done without waiting when the browser tab closes)."""
+        if self._periodic is not None:
+            self._periodic.stop()
         if self.worker is not None:
             self.worker.stop(timeout=timeout)
 

@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a network and write OUT/result.json",
                        description=f"Algorithms: {_algorithms_help()}. "
                        f"Datasets: {', '.join(DATASETS)}.")
-    t.add_argument("--algorithm", required=True, help="s4nn | bs4nn")
+    t.add_argument("--algorithm", required=True, help="one of the algorithms listed above")
     t.add_argument("--dataset", default="mnist-mini", help=f"one of {', '.join(DATASETS)}")
     t.add_argument("--data-root", help="dataset folder (torchvision layout); default $SNNVIZ_DATA")
     t.add_argument("--train-size", type=int, help="first N of a fixed seeded permutation")

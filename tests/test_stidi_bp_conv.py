@@ -185,7 +185,7 @@ def autograd_reference(params, fwd, y, cfg):
         e_w = e / e.norm(dim=1, keepdim=True).clamp_min(1e-300) if cfg.error_norm == "l2" else e
         loss_w = -(e_w * t_sur).sum() / cfg.t_max
         g_latent, g_alpha = torch.autograd.grad(loss_w, (latent, alpha), retain_graph=True)
-        gw[l], ga[l] = g_latent / B, float(g_alpha) / (B * geom.size * geom.fan_in)
+        gw[l], ga[l] = g_latent / B, float(g_alpha) / (B * latent.numel())
         if l:
             (gt,) = torch.autograd.grad(-(e * t_sur).sum() / cfg.t_max, t_virt)
             d_pre = torch.clamp(t_act - cfg.beta * cfg.t_max ** 2 * gt, 0, cfg.t_max) - t_act

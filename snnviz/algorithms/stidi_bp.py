@@ -41,6 +41,7 @@ Convolution/pooling layers (:mod:`~snnviz.algorithms.stidi_bp_conv`) and binary 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
@@ -160,9 +161,9 @@ class StidiConfig(Validated):
                       "spike, others >= gamma later) or extremes (label gamma before the "
                       "first, others gamma after the last)", choices=("relative", "extremes"))
     gamma: int = hp(5, "target margin (steps)", bounds=(0, 4096), step=1)
-    error_norm: str = hp("l2", "per-sample scaling of each layer's error vector: l2 "
-                         "(unit norm, as S4NN) or none (raw displacements)",
-                         choices=("l2", "output", "none"))
+    error_norm: str = hp("l2", "error vector in each layer's weight step, per sample: l2 "
+                         "(unit norm, as S4NN), output (normalise the output layer only) "
+                         "or none (plain gradient)", choices=("l2", "output", "none"))
     silent_ref: str = hp("peak", "time at which a silent neuron's derivatives are taken: "
                          "its peak potential or t_max", choices=("peak", "t_max"))
     strict_threshold: bool = hp(False, "fire when V > theta instead of V >= theta")
@@ -378,7 +379,7 @@ def _backward(w_latent: list[np.ndarray], w_disp: list[np.ndarray], fwd: Forward
         g_w = normalize_error(e) * t_post / (t_max * spec.thr) if norm else g_t
         grad, dt, gs = _row_backward(spec, fwd, l, g_w, g_t, w_disp[l], w_latent[l], cfg)
         grads[l] = grad / B
-        g_alpha[l] = gs / (B * spec.geom.size * spec.geom.fan_in)
+        g_alpha[l] = gs / (B * math.prod(spec.geom.weight_shape))   # mean over weights
         if l > 0:
             # Displacement of the layer's inputs, clipped desired times, routed through pooling.
             t_pre = fwd.pre[l].astype(np.float64)

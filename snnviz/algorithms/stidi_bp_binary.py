@@ -15,8 +15,9 @@ the config sets ``BINARY = True``, which changes three things in the shared engi
   weights take the real-valued step; the displacement sent down uses the forward's weights
   ``alpha_l sign(w_l)`` (``delta_weights = "latent"``: the latent weights, as BS4NN's code);
 - the scale step ``alpha_l <- alpha_l - lr_alpha * dE/dalpha_l`` with
-  ``dV_j/dalpha_l = sum_i sign(w_ji) eps(r_j - t_i)``, averaged over the batch and over the
-  layer's (neuron, input) pairs as BS4NN's code does.
+  ``dV_j/dalpha_l = sum_i sign(w_ji) eps(r_j - t_i)``, averaged over the batch and divided
+  by the layer's number of weights (BS4NN's code takes the mean over the weight matrix; a
+  convolution's sum over locations is kept, as for its weights).
 
 ``StepStats.flips`` counts, per layer, the latent weights whose sign changed in each update
 of the step (:func:`snnviz.algorithms._common.sign_flips`), summed over the step's updates.
@@ -42,7 +43,7 @@ class StidiBinaryConfig(stidi_bp_conv.StidiConvConfig):
 
     BINARY: ClassVar[bool] = True
 
-    lr_alpha: float = hp(0.01, "learning rate of the layer scales alpha", bounds=(0.0, 1e6),
+    lr_alpha: float = hp(0.1, "learning rate of the layer scales alpha", bounds=(0.0, 1e6),
                          step=0.001)
     delta_weights: str = hp("effective", "weights in the displacement sent down: the "
                             "forward's alpha*sign(w) or the latent real weights",

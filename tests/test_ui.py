@@ -20,6 +20,7 @@ from snnviz.ui.controls import (  # noqa: E402
     controls_for,
     make_widget,
 )
+from snnviz.ui.dashboard import Extension, register_extension, unregister_extension  # noqa: E402
 from snnviz.ui.panel_app import FigurePane, LoopBudget, TrainingApp  # noqa: E402
 from snnviz.viz import build_curves, build_race, patch_curves, patch_race  # noqa: E402
 
@@ -168,19 +169,89 @@ def test_bad_value_shows_a_message(app):
 
 
 def test_sample_inspector_and_weights(app):
-    app.sample_index.value = 3
-    until(app, lambda: isinstance(app._sample, SampleView) and app._sample.probe.sample_index == 3)
-    membrane = app.inspect["membrane"].object
+    ins = app.inspector
+    ins.sample_index.value = 3
+    until(app, lambda: isinstance(ins.sample, SampleView) and ins.sample.probe.sample_index == 3)
+    membrane = ins.panes["membrane"].object
     full = membrane.data[0].x.size
-    app.time.value = 5
-    assert app.inspect["membrane"].object.data[0].x.size == 6 < full
-    app._on_raster_click(type("E", (), {"new": {"points": [{"y": 4, "curveNumber": 1}]}}))
-    assert app._chosen == [4] and app.layer.value == 0
-    assert app.inspect["membrane"].object.data[0].name == "neuron 4"
+    ins.time.value = 5
+    assert ins.panes["membrane"].object.data[0].x.size == 6 < full
+    ins.on_raster_click(type("E", (), {"new": {"points": [{"y": 4, "curveNumber": 1}]}}))
+    assert ins.chosen == [4] and ins.layer.value == 0
+    assert ins.panes["membrane"].object.data[0].name == "neuron 4"
     app.tabs.active = 2
-    until(app, lambda: isinstance(app._weights, WeightView))
-    assert app.weights["hist"].object.data[0].x.size > 0
-    assert np.isfinite(np.asarray(app.weights["tiles"].object.data[0].z, dtype=float)).any()
+    until(app, lambda: isinstance(app.weights.view, WeightView))
+    assert app.weights.panes["hist"].object.data[0].x.size > 0
+    assert np.isfinite(np.asarray(app.weights.panes["tiles"].object.data[0].z, dtype=float)).any()
+
+
+class Counter(Extension):
+    """An extension with a tab and a card that counts what it is told."""
+
+    title = "Counter"
+
+    def __init__(self):
+        self.events, self.runs, self.refreshes, self.replies = [], [], [], []
+        self.text = pn.pane.Markdown("")
+
+    def tab(self):
+        return pn.Column(self.text)
+
+    def card(self):
+        return pn.Card(pn.pane.Markdown("card"), title="Counter")
+
+    def on_run(self, run):
+        self.runs.append(run.algorithm)
+
+    def on_event(self, event):
+        self.events.append(type(event).__name__)
+
+    def on_refresh(self, snap, visible, force):
+        self.refreshes.append(visible)
+        if visible:
+            self.app.request(lambda trainer: trainer.step, self.replies.append)
+
+
+class Broken(Extension):
+    title = "Broken"
+
+    def on_event(self, event):
+        raise RuntimeError("boom")
+
+
+def test_extensions_get_a_tab_a_card_events_and_replies():
+    a = TrainingApp("s4nn", "synthetic", overrides=TINY, loop_budget=LoopBudget(share=1e9),
+                    extensions=[Counter, Broken])
+    try:
+        ext = a.extensions[2]
+        assert isinstance(ext, Counter) and ext.app is a
+        assert list(a.tabs._names) == ["Training", "Sample inspector", "Weights", "Counter"]
+        assert any(isinstance(c, pn.Card) and c.title == "Counter" for c in a.cards)
+        until(a, lambda: a.snapshot.run is not None)
+        assert ext.runs == ["s4nn"] and ext.events[0] == "RunStart"
+        a.step()
+        until(a, lambda: "BatchEnd" in ext.events)
+        a.tabs.active = 3
+        until(a, lambda: bool(ext.replies))
+        assert ext.replies[0] >= 1 and True in ext.refreshes
+        assert a.message.visible and "Broken" in a.message.object and "boom" in a.message.object
+    finally:
+        a.close()
+
+
+def test_registered_extensions_are_built_per_app():
+    register_extension(Counter)
+    try:
+        a, b = (TrainingApp("s4nn", "synthetic", overrides=TINY) for _ in range(2))
+        assert isinstance(a.extensions[-1], Counter) and isinstance(b.extensions[-1], Counter)
+        assert a.extensions[-1] is not b.extensions[-1]
+        a.close()
+        b.close()
+    finally:
+        unregister_extension(Counter)
+    c = TrainingApp("s4nn", "synthetic", overrides=TINY)
+    assert not any(isinstance(e, Counter) for e in c.extensions)
+    c.close()
 
 
 def test_closing_the_session_stops_the_worker(app):

@@ -1,0 +1,419 @@
+""":class:`TrainingApp`: the dashboard page of one browser session.
+
+Data flow (docs/dashboard.md): a :class:`~snnviz.ui.dashboard.worker.TrainingWorker` thread
+owns the session's trainer; its events go through a bounded, never-blocking
+:class:`~snnviz.record.EventQueue`; a periodic callback on the server's event loop drains the
+queue for at most ``drain_ms`` into a :class:`~snnviz.record.Recorder` and patches the figures
+of the visible tab in place. The Training tab shows the live views that apply to the run's
+algorithm (:mod:`snnviz.ui.dashboard.views`); every other tab or sidebar card is an
+:class:`~snnviz.ui.dashboard.extensions.Extension`.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import panel as pn
+import param
+
+from snnviz.config import RunConfig
+from snnviz.record import EventQueue, Recorder, Snapshot
+from snnviz.training.events import Alert, RunStart
+from snnviz.ui.controls import ConfigForm, algorithm_options, available_datasets, label
+from snnviz.ui.dashboard.extensions import (
+    Extension,
+    ExtensionFactory,
+    instantiate,
+    registered_extensions,
+)
+from snnviz.ui.dashboard.inspector import SampleInspector
+from snnviz.ui.dashboard.panes import FigurePane, make_button, make_pane
+from snnviz.ui.dashboard.views import LiveView, views_for
+from snnviz.ui.dashboard.weights import WeightsTab
+from snnviz.ui.dashboard.worker import (
+    LOOP_BUDGET,
+    LoopBudget,
+    Reply,
+    TrainingWorker,
+    WorkerError,
+)
+from snnviz.viz import figures as vf
+
+__all__ = ["TrainingApp"]
+
+log = logging.getLogger(__name__)
+
+
+class TrainingApp(pn.viewable.Viewer):
+    """Live training dashboard for any algorithm in :data:`snnviz.ALGORITHMS`.
+
+    Args:
+        algorithm, dataset: the initial choice.
+        overrides: initial values of any config field (e.g. ``{"epochs": 5}``).
+        seed: initial run seed.
+        update_ms: period of the view refresh while served.
+        drain_ms: time per refresh spent draining events.
+        loop_budget: the refresh budget shared by the sessions of this server
+            (default: :data:`~snnviz.ui.dashboard.worker.LOOP_BUDGET`).
+        extensions: extra tabs / sidebar cards: :class:`Extension` factories (or instances),
+            added after the built-in Sample inspector and Weights tabs. None: those
+            registered with :func:`~snnviz.ui.dashboard.extensions.register_extension`.
+
+    Attributes useful to extensions: ``algorithm``, ``dataset`` (the selects), ``form`` (the
+    :class:`~snnviz.ui.controls.ConfigForm` of the settings), ``worker`` (None while the
+    settings are invalid), ``recorder``, :attr:`snapshot`, ``tabs``, ``live`` (view key ->
+    pane), :meth:`request`, :meth:`show_message`, :meth:`start` / :meth:`pause` /
+    :meth:`step` / :meth:`reset`.
+    """
+
+    status_text = param.String(default="", doc="one-line run status")
+
+    def __init__(self, algorithm: str = "s4nn", dataset: str = "mnist-mini",
+                 overrides: dict[str, Any] | None = None, seed: int = 0,
+                 update_ms: int = 100, drain_ms: float = 20.0,
+                 loop_budget: LoopBudget | None = None,
+                 extensions: Sequence[ExtensionFactory | Extension] | None = None,
+                 **params: Any) -> None:
+        super().__init__(**params)
+        self._overrides, self._drain_s = dict(overrides or {}), drain_ms / 1000
+        self.loop_budget = loop_budget if loop_budget is not None else LOOP_BUDGET
+        self.queue = EventQueue(512)
+        self.worker: TrainingWorker | None = None
+        self.recorder = Recorder()
+        self._snap, self._run_seen = Snapshot(), None
+        self._seen = {"step": -1, "probe": -1, "eval": -1}
+        self._views: list[LiveView] = []
+        self.live: dict[str, FigurePane] = {}
+        self._last_status = 0.0
+        self._valid = True
+        self.updates = 0                      # live-view refreshes sent (benchmarks, tests)
+        self.inspector, self.weights = SampleInspector(), WeightsTab()
+        extra = registered_extensions() if extensions is None else extensions
+        self.extensions: list[Extension] = [self.inspector, self.weights, *instantiate(extra)]
+        self._make_controls(algorithm, dataset, seed)
+        self._make_views()
+        self.reset()
+        self._periodic: Any = None
+        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+            self._periodic = pn.state.add_periodic_callback(self._tick, period=update_ms)
+            pn.state.on_session_destroyed(self._on_session_destroyed)
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The recorder's snapshot as of the last view refresh."""
+        return self._snap
+
+    # ------------------------------------------------------------------ controls -------
+    def _make_controls(self, algorithm: str, dataset: str, seed: int) -> None:
+        datasets = available_datasets()
+        self.algorithm = pn.widgets.Select(**label("algorithm"), options=algorithm_options(),
+                                           value=algorithm, sizing_mode="stretch_width")
+        self.dataset = pn.widgets.Select(**label("dataset"), options=datasets,
+                                         value=dataset if dataset in datasets else datasets[0],
+                                         sizing_mode="stretch_width")
+        self.form = ConfigForm(algorithm, self.dataset.value, self._overrides, seed)
+        self.start_button = make_button("Start", "primary")
+        self.pause_button = make_button("Pause", "warning")
+        self.step_button = make_button("Step", "default")
+        self.reset_button = make_button("Reset", "danger")
+        self.start_button.on_click(lambda e: self.start())
+        self.pause_button.on_click(lambda e: self.pause())
+        self.step_button.on_click(lambda e: self.step())
+        self.reset_button.on_click(lambda e: self.reset())
+        self.message = pn.pane.Alert("", alert_type="danger", visible=False,
+                                     sizing_mode="stretch_width")
+        self.status = pn.pane.HTML(self.param.status_text, sizing_mode="stretch_width",
+                                   css_classes=["snnviz-status"])
+        self.algorithm.param.watch(self._on_algorithm, "value")
+        self.dataset.param.watch(lambda e: self.reset(), "value")
+        self._cards = pn.Column(sizing_mode="stretch_width")
+        self._fill_cards()
+
+    def _fill_cards(self) -> None:
+        for w in self.form.widgets.values():
+            w.param.watch(lambda e: self._validate(), "value")
+        self._cards[:] = [
+            pn.Card(*self.form.section(s), title=s.capitalize(), collapsed=s != "algorithm",
+                    sizing_mode="stretch_width") for s in ("algorithm", "training", "data",
+                                                            "recording")
+        ]
+
+    def _on_algorithm(self, event: Any) -> None:
+        carry = self.form.carry_over(event.new)
+        self.form = ConfigForm(event.new, self.dataset.value, carry,
+                               self.form.widgets["seed"].value or 0)
+        self._fill_cards()
+        self.reset()
+
+    def _validate(self) -> RunConfig | None:
+        self.form.dataset = self.dataset.value
+        cfg, error = self.form.build()
+        self.show_message(error)
+        self._valid = cfg is not None
+        self._buttons()
+        return cfg
+
+    def show_message(self, text: str, kind: str = "danger") -> None:
+        """Show ``text`` in the sidebar's message box (empty: hide it); ``kind`` is a
+        Bootstrap alert type: danger, warning, info, success."""
+        self.message.object, self.message.alert_type = text, kind
+        self.message.visible = bool(text)
+
+    _show = show_message
+
+    def _finished(self) -> bool:
+        return self.worker is not None and self.worker.finished
+
+    def _buttons(self, status: bool = True) -> None:
+        if status:
+            self.status_text = _status(self._snap, self.worker)
+            self._last_status = time.perf_counter()
+        running = self.worker is not None and self.worker.running
+        self.start_button.disabled = running or self._finished() or not self._valid
+        self.pause_button.disabled = not running
+        self.step_button.disabled = running or self._finished() or self.worker is None
+
+    # ------------------------------------------------------------------ actions --------
+    def start(self) -> None:
+        """Start, or resume, training (a run not yet started takes the current settings)."""
+        cfg = self._validate()
+        if cfg is None:
+            return
+        if self.worker is None or (cfg != self.worker.cfg and not self._snap.step.size):
+            self.reset()
+        elif cfg != self.worker.cfg:
+            self.show_message("Settings changed during the run: press Reset to apply them.",
+                              "info")
+        if self.worker is not None:
+            self.worker.resume()
+        self._buttons()
+
+    def pause(self) -> None:
+        if self.worker is not None:
+            self.worker.pause()
+        self._buttons()
+
+    def step(self) -> None:
+        """Advance one trainer step, then refresh the sample inspector."""
+        if self.worker is None:
+            return
+        self.worker.step()
+        self._each("on_step")
+        self._buttons()
+
+    def reset(self) -> None:
+        """Stop the current run and prepare a new one from the widget values."""
+        if self.worker is not None:
+            self.worker.stop(timeout=0.0)
+            self.worker = None
+        self.queue = EventQueue(512)
+        cfg = self._validate()
+        self.recorder = Recorder(cfg.record if cfg is not None else None)
+        if cfg is not None:
+            self.worker = TrainingWorker(cfg, self.queue)
+        self._each("on_reset")
+        self._buttons()
+        self._refresh(force=True)
+
+    def request(self, fn: Callable[[Any], Any], callback: Callable[[Any], None]) -> bool:
+        """Run ``fn(trainer)`` in the training thread between trainer steps and call
+        ``callback(result)`` on the server's event loop at the next refresh (not when the
+        result is None, nor when the run was reset meanwhile). False: there is no run."""
+        if self.worker is None:
+            return False
+
+        def work(trainer: Any) -> Reply | None:
+            value = fn(trainer)
+            return None if value is None else Reply(callback, value)
+
+        self.worker.request(work)
+        return True
+
+    def _on_session_destroyed(self, session_context: Any) -> None:
+        self.close(timeout=0.0)         # the worker ends after its current step
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the view refresh and the training thread, waiting up to ``timeout`` seconds
+        for it (done without waiting when the browser tab closes)."""
+        if self._periodic is not None:
+            self._periodic.stop()
+        if self.worker is not None:
+            self.worker.stop(timeout=timeout)
+        self._each("close")
+
+    def _each(self, hook: str, *args: Any, only: Extension | None = None) -> None:
+        """Call ``hook`` on every extension; a failing extension shows a message."""
+        for ext in [only] if only is not None else self.extensions:
+            self._guard(getattr(ext, hook), *args, who=ext)
+
+    def _guard(self, fn: Callable[..., Any], *args: Any, who: Any = None) -> None:
+        try:
+            fn(*args)
+        except Exception as e:  # an extension's bug must not end the session
+            name = getattr(who, "title", "") or type(who).__name__
+            log.exception("dashboard extension %s failed", name)
+            self.show_message(f"{name}: {type(e).__name__}: {e}")
+
+    # ------------------------------------------------------------------ views ----------
+    def _make_views(self) -> None:
+        self.training = pn.Column(sizing_mode="stretch_width")
+        self._layout_views(views_for(None), None)
+        tabs: list[tuple[str, Any]] = [("Training", self.training)]
+        self._tab_owner: list[Extension | None] = [None]
+        self.cards: list[Any] = []
+        for ext in list(self.extensions):
+            try:
+                ext.attach(self)
+                tab, card = ext.tab(), ext.card()
+            except Exception as e:
+                self._guard(_raise, e, who=ext)
+                self.extensions.remove(ext)
+                continue
+            if tab is not None:
+                tabs.append((ext.title or type(ext).__name__, tab))
+                self._tab_owner.append(ext)
+            if card is not None:
+                self.cards.append(card)
+        self.tabs = pn.Tabs(*tabs, dynamic=True, sizing_mode="stretch_width")
+        self.tabs.param.watch(lambda e: self._refresh(force=True), "active")
+
+    def _layout_views(self, views: list[LiveView], run: RunStart | None) -> None:
+        """Build the figures of ``views`` for ``run`` and lay them out: wide views take a
+        row, the others two to a row, in order."""
+        for v in views:
+            fig = v.build(run)
+            if v.key in self.live:
+                self.live[v.key].object = fig
+            else:
+                self.live[v.key] = make_pane(fig)
+            self.live[v.key].visible = not v.hide_empty
+        if [v.key for v in views] == [v.key for v in self._views] and len(self.training):
+            self._views = views
+            return
+        self._views = views
+        rows: list[Any] = []
+        half: list[Any] = []
+        for v in views:
+            if v.wide:
+                rows.append(self.live[v.key])
+            else:
+                half.append(self.live[v.key])
+                if len(half) == 2:
+                    rows.append(pn.Row(*half, sizing_mode="stretch_width"))
+                    half = []
+        if half:
+            rows.append(pn.Row(*half, sizing_mode="stretch_width"))
+        self.training[:] = rows
+
+    def _sidebar(self) -> pn.Column:
+        return pn.Column(self.algorithm, self.dataset,
+                         pn.Row(self.start_button, self.pause_button, sizing_mode="stretch_width"),
+                         pn.Row(self.step_button, self.reset_button, sizing_mode="stretch_width"),
+                         self.status, self.message, *self.cards, self._cards,
+                         sizing_mode="stretch_width")
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Row(pn.Column(self._sidebar(), width=340), self.tabs,
+                      sizing_mode="stretch_width")
+
+    def template(self) -> pn.template.BootstrapTemplate:
+        """The page: controls in the sidebar, views in the main area."""
+        return pn.template.BootstrapTemplate(    # its assets are bundled: works offline
+            title="snnviz: watch spiking networks learn", sidebar=[self._sidebar()],
+            main=[self.tabs], sidebar_width=360, header_background=vf.THEME["accent"],
+            busy_indicator=None)   # it would blink at every view refresh
+
+    def servable(self, title: str | None = "snnviz", location: bool = True, area: str = "main",
+                 target: str | None = None) -> Any:
+        """Mark the page template as the served document (``panel serve``)."""
+        return self.template().servable(title=title, location=location, area=area,
+                                        target=target)
+
+    # ------------------------------------------------------------------ updates --------
+    def _tick(self) -> None:
+        """Drain events for at most ``drain_ms``, then patch the visible views (when the
+        shared refresh budget allows)."""
+        t_end = time.perf_counter() + self._drain_s
+        while time.perf_counter() < t_end:
+            item = self.queue.get()
+            if item is None:
+                break
+            if isinstance(item, Reply):
+                self._guard(item.callback, item.value, who=getattr(item.callback, "__self__",
+                                                                   None))
+            elif isinstance(item, WorkerError):
+                self.show_message(item.message)
+            else:
+                self.recorder(item)
+                self._each("on_event", item)
+                if isinstance(item, Alert):
+                    self.show_message(item.message, "warning")
+        if self.loop_budget.allow():
+            t0 = time.thread_time()              # CPU time: a busy machine is not our cost
+            self._refresh()
+            self.loop_budget.charge(time.thread_time() - t0)
+
+    def _refresh(self, force: bool = False) -> None:
+        snap = self.recorder.snapshot()
+        self._snap = snap
+        owner = self._tab_owner[self.tabs.active] if self.tabs.active < len(self._tab_owner) \
+            else None
+        with pn.io.hold():
+            if snap.run is not self._run_seen:
+                self._run_seen = snap.run
+                self._layout_views(views_for(snap.run), snap.run)
+                if snap.run is not None:
+                    self._each("on_run", snap.run)
+                force = True
+            if self.tabs.active == 0:
+                self._patch_live(snap, force)
+            for ext in self.extensions:
+                self._guard(ext.on_refresh, snap, ext is owner, force, who=ext)
+            self._buttons(status=force or time.perf_counter() - self._last_status > 0.25)
+
+    def _patch_live(self, snap: Snapshot, force: bool) -> None:
+        seen = {"step": snap.version, "probe": snap.probe_version, "eval": snap.eval_version}
+        old, self._seen = self._seen, seen
+        for v in self._views:
+            if not (force or seen[v.source] != old[v.source]):
+                continue
+            if v.source != "step" and snap.run is None:
+                continue
+            pane = self.live[v.key]
+            shown = v.patch(pane.object, snap)
+            if v.hide_empty:
+                pane.visible = shown is not False
+            pane.param.trigger("object")
+            if v.key == "curves":
+                self.updates += 1
+
+
+def _raise(e: Exception) -> None:
+    raise e
+
+
+def _status(snap: Snapshot, worker: TrainingWorker | None) -> str:
+    if snap.run is None:
+        return "Preparing the run..." if worker is not None else "Fix the settings to start."
+    run = snap.run
+    epochs = run.config["train"]["epochs"]
+    if snap.status not in ("empty", "running"):
+        acc = (snap.summary or {}).get("test_accuracy")
+        done = f" test accuracy {acc:.1%}" if acc is not None else ""
+        state = f"finished ({snap.status}){done}"
+    else:
+        state = "running" if worker is not None and worker.running else "paused"
+    last = snap.last
+    if last is None:
+        return (f"<b>{state}</b>: {html.escape(run.algorithm)} on {html.escape(run.dataset)}, "
+                f"{run.n_train} training samples. Press Start or Step.")
+    val = snap.val_accuracy[-1] if snap.val_accuracy.size else np.nan
+    val_s = f", val {val:.1%}" if np.isfinite(val) else ""
+    return (f"<b>{state}</b>: epoch {last.epoch + 1}/{epochs}, step {last.step + 1}, "
+            f"{last.seen}/{last.epoch_size} samples, {last.samples_per_second:,.0f} samples/s, "
+            f"train {last.running_accuracy:.1%}{val_s}")

@@ -1,0 +1,59 @@
+"""Panel building blocks shared by the dashboard's views: a Plotly pane that sends in-place
+changes, buttons, and :func:`show_fig` (patch a pane's figure in place and send it)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import panel as pn
+import plotly.graph_objects as go
+
+from snnviz.ui.controls import label
+
+__all__ = ["FigurePane", "make_button", "make_pane", "show_fig"]
+
+
+def _copy_tree(obj: Any) -> Any:
+    """Copy nested dicts and lists; leave arrays and scalars shared."""
+    if isinstance(obj, dict):
+        return {k: _copy_tree(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_copy_tree(v) for v in obj]
+    return obj
+
+
+class FigurePane(pn.pane.Plotly):
+    """``pn.pane.Plotly`` that also sends in-place changes of nested properties.
+
+    The stock pane keeps a shallow copy of the figure's JSON as the state last sent to the
+    browser; nested dicts (``layout.title``, ``marker``) are shared with the figure, so a
+    patched title or marker colour compares equal and is never sent, and nested numpy arrays
+    are moved out of the figure. Copying the nested containers avoids both.
+    """
+
+    @classmethod
+    def _plotly_json_wrapper(cls, fig: Any) -> dict:
+        return _copy_tree(super()._plotly_json_wrapper(fig))
+
+    def _to_figure(self, obj: Any) -> Any:
+        # The stock check also looks up go.FigureWidget, which retries a failing import on
+        # every refresh when anywidget is not installed.
+        return obj if isinstance(obj, go.Figure) else super()._to_figure(obj)
+
+
+def make_button(text: str, color: str) -> pn.widgets.Button:
+    kind = "color" if "color" in pn.widgets.Button.param else "button_type"   # newer Panel
+    return pn.widgets.Button(**label(text), **{kind: color}, sizing_mode="stretch_width",
+                             margin=(5, 3))
+
+
+def make_pane(fig: Any, height: int | None = None) -> FigurePane:
+    return FigurePane(fig, link_figure=False, sizing_mode="stretch_width",
+                      config={"displaylogo": False, "responsive": True}, height=height)
+
+
+def show_fig(pane: pn.pane.Plotly, patch: Callable[..., Any], *args: Any, **kw: Any) -> None:
+    """Patch the pane's figure in place and send the changed data to the browser."""
+    patch(pane.object, *args, **kw)
+    pane.param.trigger("object")

@@ -105,6 +105,9 @@ def _prepare_out(args: argparse.Namespace, cfg) -> Path:
     ckpt = out / "checkpoint.pt"
     if args.resume and not ckpt.is_file():
         raise UsageError(f"--resume: no checkpoint at {ckpt}")
+    if args.resume:      # partial temporary files of a killed run (the real files are whole)
+        for stale in [*out.glob(".checkpoint.pt.*.tmp"), *out.glob(".result.json.*.tmp")]:
+            stale.unlink(missing_ok=True)
     if not args.resume and ckpt.exists():
         raise UsageError(f"{out} already holds a run; pass --resume to continue it or choose "
                          "another --out")
@@ -179,11 +182,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     except RuntimeError as e:
         if ctx is None:
             raise
-        print(f"snnviz: error: rank {ctx.rank}: lost contact with the other processes; the "
-              f"data-parallel run stopped ({str(e).splitlines()[0][:160]})", file=sys.stderr)
+        first = (str(e).splitlines() or [type(e).__name__])[0][:160]
+        if _is_comm_error(e):
+            print(f"snnviz: error: rank {ctx.rank}: lost contact with the other processes; "
+                  f"the data-parallel run stopped ({first})", file=sys.stderr)
+        else:
+            print(f"snnviz: error: rank {ctx.rank} failed, the data-parallel run stopped: "
+                  f"{first}", file=sys.stderr)
         return EXIT_FAILED
     finally:
         distributed.shutdown()
+
+
+def _is_comm_error(e: BaseException) -> bool:
+    """A failed collective (peer gone, timeout), as opposed to an error in this rank."""
+    import torch.distributed as dist
+
+    text = str(e).lower()
+    return isinstance(e, getattr(dist, "DistError", ())) or any(
+        w in text for w in ("gloo", "nccl", "connection", "timed out", "timeout", "peer"))
 
 
 def _train(args: argparse.Namespace, cfg, ctx) -> int:
@@ -193,13 +210,19 @@ def _train(args: argparse.Namespace, cfg, ctx) -> int:
 
     main_rank = ctx is None or ctx.is_main
     if main_rank:
+        fresh = not args.resume and not (args.out and Path(args.out).exists())
         out = _prepare_out(args, cfg)
     elif args.out:
-        out = Path(args.out)
+        fresh, out = False, Path(args.out)
     else:
         raise UsageError("data-parallel runs need --out DIR")
-    state = _resume_state(out, cfg) if args.resume else None
-    trainer = make_trainer(cfg, state=state, dist=ctx)
+    try:
+        state = _resume_state(out, cfg) if args.resume else None
+        trainer = make_trainer(cfg, state=state, dist=ctx)
+    except BaseException:
+        if fresh and not any(out.iterdir()):     # bad data etc.: leave no empty run folder
+            out.rmdir()
+        raise
     if state is not None and trainer.finished:
         trainer.finished = False
         if trainer.epoch >= trainer.cfg.train.epochs:

@@ -58,6 +58,11 @@ def _resolved_types(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+def _short(value: Any, limit: int = 80) -> str:
+    r = repr(value)
+    return r if len(r) <= limit else f"{r[:limit]}... ({len(r)} characters)"
+
+
 def _check_one(owner: str, name: str, value: Any, tp: Any, meta: dict) -> None:
     where = f"{owner}.{name}"
     origin = typing.get_origin(tp)
@@ -69,28 +74,28 @@ def _check_one(owner: str, name: str, value: Any, tp: Any, meta: dict) -> None:
         origin, args = typing.get_origin(tp), typing.get_args(tp)
     if tp is bool:
         if not isinstance(value, bool):
-            raise TypeError(f"{where} must be true or false, got {value!r}")
+            raise TypeError(f"{where} must be true or false, got {_short(value)}")
     elif tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{where} must be an integer, got {value!r}")
+            raise TypeError(f"{where} must be an integer, got {_short(value)}")
     elif tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"{where} must be a number, got {value!r}")
+            raise TypeError(f"{where} must be a number, got {_short(value)}")
         if not math.isfinite(value):
-            raise ValueError(f"{where} must be a finite number, got {value!r}")
+            raise ValueError(f"{where} must be a finite number, got {_short(value)}")
     elif tp is str:
         if not isinstance(value, str):
-            raise TypeError(f"{where} must be a string, got {value!r}")
+            raise TypeError(f"{where} must be a string, got {_short(value)}")
     elif origin is tuple:
         if not isinstance(value, tuple):
-            raise TypeError(f"{where} must be a tuple, got {value!r}")
+            raise TypeError(f"{where} must be a tuple, got {_short(value)}")
         item_tp = args[0] if args else Any
         for v in value:
             if item_tp is int and (isinstance(v, bool) or not isinstance(v, int)):
-                raise TypeError(f"{where} must hold integers, got {value!r}")
+                raise TypeError(f"{where} must hold integers, got {_short(value)}")
     choices = meta.get("choices")
     if choices is not None and value not in choices:
-        raise ValueError(f"{where}={value!r} is not one of {', '.join(map(repr, choices))}")
+        raise ValueError(f"{where}={_short(value)} is not one of {', '.join(map(repr, choices))}")
     bounds = meta.get("bounds")
     if bounds is not None:
         lo, hi = bounds
@@ -98,7 +103,7 @@ def _check_one(owner: str, name: str, value: Any, tp: Any, meta: dict) -> None:
         for v in items:
             if (lo is not None and v < lo) or (hi is not None and v > hi):
                 rng = f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]"
-                raise ValueError(f"{where}={value!r} is out of range {rng} ({meta['doc']})")
+                raise ValueError(f"{where}={_short(value)} is out of range {rng} ({meta['doc']})")
 
 
 class Validated:
@@ -255,7 +260,7 @@ def parse_value(owner: str, name: str, text: str, tp: Any) -> Any:
         if tp is float:
             v = float(s)
             if not math.isfinite(v):
-                raise ValueError(f"{where} must be a finite number, got {text!r}")
+                raise ValueError(f"{where} must be a finite number, got {shorten(text)}")
             return v
         if origin is tuple:
             parts = [p for p in s.replace("x", ",").split(",") if p.strip()]
@@ -263,8 +268,27 @@ def parse_value(owner: str, name: str, text: str, tp: Any) -> Any:
     except ValueError as e:
         if "finite" in str(e):
             raise
-        raise ValueError(f"{where}: cannot read {text!r} as {getattr(tp, '__name__', tp)}") from None
+        raise ValueError(f"{where}: cannot read {shorten(text)} as {_type_words(tp)}") from None
     return s
+
+
+def shorten(text: str, limit: int = 60) -> str:
+    """``repr(text)``, cut to about ``limit`` characters for messages (huge pasted values)."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
+def _type_words(tp: Any) -> str:
+    if tp is bool:
+        return "true/false (also yes/no, on/off, 1/0)"
+    if tp is int:
+        return "an integer"
+    if tp is float:
+        return "a finite number"
+    if typing.get_origin(tp) is tuple:
+        return "comma-separated integers (e.g. 400 or 400,200)"
+    return getattr(tp, "__name__", str(tp))
 
 
 def with_overrides(cfg: Any, overrides: dict[str, str]) -> tuple[Any, dict[str, str]]:

@@ -302,7 +302,8 @@ def _load_idx_set(
 
     if not root.is_dir():
         raise DatasetError(
-            f"data root does not exist: {root}; pass --data-root DIR or set SNNVIZ_DATA to a "
+            f"data root {'is a file, not a folder' if root.exists() else 'does not exist'}: "
+            f"{root}; pass --data-root DIR or set SNNVIZ_DATA to a "
             f"folder in torchvision's layout ({folder}/raw/*-ubyte.gz)"
         )
     sources = [_find_source(root, folder, f) for f in _IDX_FILES]

@@ -73,6 +73,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
             file that contains pickled Python objects (refused: they could run code).
     """
     p = Path(path)
+    if p.is_dir():
+        raise CheckpointError(f"checkpoint {p} is a folder; pass the checkpoint file in it "
+                              f"(e.g. {p / 'checkpoint.pt'})")
     if not p.is_file():
         raise CheckpointError(f"checkpoint {p} does not exist")
     try:

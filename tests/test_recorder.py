@@ -159,3 +159,32 @@ def test_weight_view_copies_one_layer():
     assert float(w[0][0, 0]) == 1.0              # a copy, not a view of the weights
     assert weight_view(params, 1, (2, 2), 0).flips is None
     assert weight_view(object(), 0, (2, 2), 0) is None
+
+
+def test_step_extras_keep_a_history_aligned_with_the_steps():
+    from snnviz.record import Derived
+    rec = Recorder(RecordSpec(history=10))
+    rec(run_start())
+    for step in range(25):
+        extra = {"disp_mean": np.array([step, -step]), "label": "x", "big": np.zeros(100),
+                 "tuple": (np.zeros(2),)}
+        if step >= 20:
+            extra["late"] = float(step)
+        if step % 2:
+            del extra["disp_mean"]
+        rec(dataclasses.replace(batch(step), extra=extra))
+    snap = rec.snapshot()
+    assert set(snap.step_extra) == {"disp_mean", "late"}
+    d = snap.step_extra["disp_mean"]
+    assert d.shape == (10, 2) and len(snap.step) == 10
+    np.testing.assert_array_equal(d[1::2, 0], [16, 18, 20, 22, 24])    # steps 15..24: even ones
+    assert np.isnan(d[::2]).all()
+    late = snap.step_extra["late"]
+    assert np.isnan(late[:5]).all() and list(late[5:]) == [20, 21, 22, 23, 24]
+    assert snap.last.extra["label"] == "x"
+    v = snap.eval_version
+    rec(Derived("curve", np.arange(3)))
+    snap = rec.snapshot()
+    assert snap.eval_version == v + 1 and list(snap.derived["curve"]) == [0, 1, 2]
+    rec(run_start())
+    assert rec.snapshot().step_extra == {} and rec.snapshot().derived == {}

@@ -1,6 +1,7 @@
 """Recording training events into bounded buffers for live views."""
 
 from snnviz.record.recorder import (
+    Derived,
     EventQueue,
     FlipCounter,
     Recorder,
@@ -12,5 +13,5 @@ from snnviz.record.recorder import (
     weight_view,
 )
 
-__all__ = ["EventQueue", "FlipCounter", "Recorder", "Ring", "SampleView", "Snapshot",
+__all__ = ["Derived", "EventQueue", "FlipCounter", "Recorder", "Ring", "SampleView", "Snapshot",
            "WeightView", "probe_sample", "weight_view"]

@@ -34,10 +34,30 @@ from snnviz.training.events import (
 )
 
 __all__ = ["Ring", "Snapshot", "Recorder", "EventQueue", "SampleView", "probe_sample",
-           "FlipCounter", "WeightView", "weight_view"]
+           "FlipCounter", "WeightView", "weight_view", "Derived", "MAX_EXTRA_SIZE"]
 
 _STEP_FIELDS = ("loss", "accuracy", "running_accuracy", "silent_fraction", "samples_per_second")
 _EPOCH_FIELDS = ("train_loss", "train_accuracy", "val_accuracy", "step")
+MAX_EXTRA_SIZE = 16      # BatchEnd.extra values with at most this many numbers get a history
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A value computed from the run outside the trainer's events (e.g. by a dashboard's
+    worker right after an evaluation), recorded under ``key`` in ``Snapshot.derived``."""
+
+    key: str
+    value: Any
+
+
+def _extra_row(value: Any) -> np.ndarray | None:
+    """``value`` as a float row if it is a number or a small numeric array, else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.ndarray, np.number)):
+        return None
+    a = np.asarray(value)
+    if a.dtype.kind not in "biuf" or a.size > MAX_EXTRA_SIZE:
+        return None
+    return a.astype(np.float64)
 
 
 class Ring:
@@ -91,8 +111,13 @@ class Snapshot:
     :class:`~snnviz.training.events.BatchEnd` scalars; ``sign_flips`` is ``[n, L]`` (``L = 0``
     for real-valued algorithms). Per epoch: ``epoch_step`` (trainer step at the epoch's end),
     ``train_loss``, ``train_accuracy``, ``val_accuracy`` (NaN without a validation split).
+    ``step_extra``: the history of each numeric ``BatchEnd.extra`` value with at most
+    ``MAX_EXTRA_SIZE`` numbers, ``[n, *shape]`` aligned with ``step`` (NaN where a step did
+    not report it); the last step's whole ``extra`` is ``last.extra``. ``derived``: the latest
+    :class:`Derived` value per key.
     ``version`` grows with every recorded event, ``probe_version`` / ``eval_version`` when a
-    new probe / evaluation arrives, so views can skip work when nothing changed.
+    new probe / evaluation (or derived value) arrives, so views can skip work when nothing
+    changed.
     """
 
     run: RunStart | None = None
@@ -119,6 +144,8 @@ class Snapshot:
     version: int = 0
     probe_version: int = 0
     eval_version: int = 0
+    step_extra: dict = field(default_factory=dict)
+    derived: dict = field(default_factory=dict)
 
 
 class Recorder:
@@ -153,6 +180,8 @@ class Recorder:
         self._val = self._test = None
         self._summary: dict | None = None
         self._alerts.clear()
+        self._extra: dict[str, Ring] = {}
+        self._derived: dict[str, Any] = {}
 
     def __call__(self, ev: Event) -> None:
         """Record one event (thread-safe)."""
@@ -171,6 +200,9 @@ class Recorder:
                 self._alerts.append(ev)
             elif isinstance(ev, RunEnd):
                 self._status, self._summary = ev.status, ev.summary
+            elif isinstance(ev, Derived):
+                self._derived[ev.key] = ev.value
+                self._eval_version += 1
 
     def _batch(self, ev: BatchEnd) -> None:
         self._step.append(ev.step)
@@ -181,10 +213,29 @@ class Recorder:
             self._flips = Ring(self.spec.history, (len(ev.sign_flips),), np.int64)
         if self._flips.row_shape == (len(ev.sign_flips),):
             self._flips.append(ev.sign_flips)
+        self._batch_extra(ev.extra)
         self._last = ev
         if ev.probe is not None:
             self._probe = ev.probe
             self._probe_version += 1
+
+    def _batch_extra(self, extra: dict) -> None:
+        """Append this step's small numeric extras; keep every history one row per step."""
+        n = self._step.count                      # steps ever recorded, this one included
+        for key, value in (extra or {}).items():
+            row = _extra_row(value)
+            if row is None:
+                continue
+            ring = self._extra.get(key)
+            if ring is None or ring.row_shape != row.shape:
+                ring = Ring(self.spec.history, row.shape)
+                ring._data[:] = np.nan            # earlier steps did not report it
+                ring.count = n - 1
+                self._extra[key] = ring
+            ring.append(row)
+        for ring in self._extra.values():
+            if ring.count < n:
+                ring.append(np.nan)
 
     def _epoch_end(self, ev: EpochEnd) -> None:
         self._epoch_index.append(ev.epoch)
@@ -197,7 +248,8 @@ class Recorder:
     def nbytes(self) -> int:
         """Bytes held by the ring buffers (constant over a run)."""
         rings = [self._step, self._epoch, self._epoch_index, *self._scalars.values(),
-                 *self._epochs.values()] + ([self._flips] if self._flips is not None else [])
+                 *self._epochs.values(), *self._extra.values()] + \
+            ([self._flips] if self._flips is not None else [])
         return sum(r.nbytes for r in rings)
 
     def snapshot(self) -> Snapshot:
@@ -218,6 +270,8 @@ class Recorder:
                 last=self._last, probe=self._probe, val=self._val, test=self._test,
                 alerts=tuple(self._alerts), summary=self._summary, version=self._version,
                 probe_version=self._probe_version, eval_version=self._eval_version,
+                step_extra={k: r.values() for k, r in self._extra.items()},
+                derived=dict(self._derived),
             )
 
 

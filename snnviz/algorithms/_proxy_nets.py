@@ -114,15 +114,43 @@ def _op(b: Block, w: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     return F.linear(h.flatten(1), w)                                         # [B, N]
 
 
-def _bn(u: torch.Tensor, n: int, gamma, beta, mean, var, train: bool, momentum: float
-        ) -> torch.Tensor:
+def _bn(u: torch.Tensor, n: int, gamma, beta, mean, var, train: bool, momentum: float,
+        allsum=None) -> torch.Tensor:
     """BatchNorm2d of ``u`` ``[n*B, C, H, W]`` holding ``n`` time steps. Train mode: each
-    step's own batch statistics; ``mean``/``var`` (caller's copies) updated per step, in order."""
+    step's own batch statistics; ``mean``/``var`` (caller's copies) updated per step, in order.
+    ``allsum`` (data-parallel runs): statistics over every worker's part of the batch."""
     if not train:
         return F.batch_norm(u, mean, var, gamma, beta, False, 0.0, BN_EPS)
     steps = u.view(n, -1, *u.shape[1:]).unbind(0)
+    if allsum is not None:
+        return torch.cat([_bn_synced(s, gamma, beta, mean, var, momentum, allsum)
+                          for s in steps])
     return torch.cat([F.batch_norm(s, mean, var, gamma, beta, True, momentum, BN_EPS)
                       for s in steps])
+
+
+def _bn_synced(s: torch.Tensor, gamma, beta, mean, var, momentum: float, allsum
+               ) -> torch.Tensor:
+    """Train-mode batch norm of this worker's rows ``s`` ``[B_r, C, H, W]`` with the batch
+    statistics of all workers' rows together: ``allsum`` is a differentiable sum over the
+    workers, so the gradient also flows through the shared statistics (synchronised batch
+    norm). Same arithmetic as ``F.batch_norm`` up to rounding: two passes, biased variance
+    for normalising, unbiased for the running statistics (updated in place)."""
+    C = s.shape[1]
+    dims = (0, 2, 3)
+    count = s.new_tensor([s.numel() / C])
+    tot = allsum(torch.cat([s.sum(dims), count]))
+    cnt = tot[C]
+    mu = tot[:C] / cnt
+    d = s - mu.view(1, C, 1, 1)
+    var_b = allsum((d * d).sum(dims)) / cnt
+    out = d * torch.rsqrt(var_b + BN_EPS).view(1, C, 1, 1) * gamma.view(1, C, 1, 1) \
+        + beta.view(1, C, 1, 1)
+    with torch.no_grad():
+        c = float(cnt)
+        mean.mul_(1 - momentum).add_(mu.detach(), alpha=momentum)
+        var.mul_(1 - momentum).add_(var_b.detach() * (c / max(c - 1, 1)), alpha=momentum)
+    return out
 
 
 class AnnOut(NamedTuple):
@@ -136,16 +164,18 @@ class AnnOut(NamedTuple):
 
 
 def ann_forward(net, w, gamma, beta, mean, var, x: torch.Tensor, bn_train: bool,
-                momentum: float = 0.1) -> AnnOut:
+                momentum: float = 0.1, allsum=None) -> AnnOut:
     """ReLU network on intensities ``x`` ``[B, C, H, W]``. Differentiable in ``w``,
-    ``gamma``, ``beta`` (autograd); the given running statistics are never modified."""
+    ``gamma``, ``beta`` (autograd); the given running statistics are never modified.
+    ``allsum``: batch statistics over all data-parallel workers (see :func:`_bn_synced`)."""
     if bn_train:
         mean, var = tuple(m.clone() for m in mean), tuple(v.clone() for v in var)
     h, acts, u = x, [], x
     for b, wl in zip(net, w, strict=True):
         u = _op(b, wl, h)
         if b.bn >= 0:
-            u = _bn(u, 1, gamma[b.bn], beta[b.bn], mean[b.bn], var[b.bn], bn_train, momentum)
+            u = _bn(u, 1, gamma[b.bn], beta[b.bn], mean[b.bn], var[b.bn], bn_train, momentum,
+                    allsum)
         if b.kind == "out":
             acts.append(u)
             break
@@ -214,7 +244,7 @@ def time_chunk(net, batch: int, t_max: int, requested: int, itemsize: int) -> in
 def snn_forward(net, w, gamma, beta, mean, var, x: torch.Tensor, *, t_max: int, thr: float,
                 reset: str = "zero", rate_input: bool = False, gen: torch.Generator | None = None,
                 bn_train: bool = False, momentum: float = 0.1, chunk: int = 0, keep: int = 0,
-                trace: bool = False) -> SnnOut:
+                trace: bool = False, allsum=None) -> SnnOut:
     """IF network on intensities ``x`` ``[B, C, H, W]`` for ``t_max`` steps (no autograd).
 
     Args:
@@ -225,6 +255,7 @@ def snn_forward(net, w, gamma, beta, mean, var, x: torch.Tensor, *, t_max: int, 
         chunk: steps folded per call (0 = auto, see :func:`time_chunk`).
         keep: record the per-neuron spike counts of the first ``keep`` samples.
         trace: record pre-reset potentials and spikes of every step (small batches only).
+        allsum: batch-norm statistics over all data-parallel workers (train mode).
     """
     with torch.no_grad():
         if bn_train:
@@ -242,7 +273,7 @@ def snn_forward(net, w, gamma, beta, mean, var, x: torch.Tensor, *, t_max: int, 
             const0 = _op(b0, w[0], x)
             if b0.bn >= 0:
                 const0 = _bn(const0, 1, gamma[b0.bn], beta[b0.bn], mean[b0.bn], var[b0.bn],
-                             bn_train, momentum)
+                             bn_train, momentum, allsum)
         for t0 in range(0, t_max, n_step):
             n = min(n_step, t_max - t0)
             h = None
@@ -256,7 +287,7 @@ def snn_forward(net, w, gamma, beta, mean, var, x: torch.Tensor, *, t_max: int, 
                     u = _op(b, w[l], h.flatten(0, 1).to(dt))                 # [n*B, ...]
                     if b.bn >= 0:
                         u = _bn(u, n, gamma[b.bn], beta[b.bn], mean[b.bn], var[b.bn],
-                                bn_train, momentum)
+                                bn_train, momentum, allsum)
                     cur = u.view(n, B, *u.shape[1:])
                 last = l == len(net) - 1
                 spk = if_steps(cur, v[l], thr, reset, traces[l][0] if trace else None,

@@ -244,13 +244,17 @@ def intensities(x: torch.Tensor, cfg: ProxyConfig) -> torch.Tensor:
     return x.to(_dtype(cfg)) / 255.0 if x.dtype == torch.uint8 else x.to(_dtype(cfg))
 
 
-def augment(x: torch.Tensor, shift: int, flip: bool, gen: torch.Generator) -> torch.Tensor:
+def augment(x: torch.Tensor, shift: int, flip: bool, gen: torch.Generator,
+            draws: tuple[int, slice] | None = None) -> torch.Tensor:
     """Random crop of ``H - 2 shift`` re-padded with ``shift`` zeros, per sample (spec 4.3),
-    and optional horizontal flips. Draws on the CPU ``gen``; returns a new tensor."""
+    and optional horizontal flips. Draws on the CPU ``gen``; returns a new tensor.
+    ``draws = (n, rows)``: draw for a whole batch of ``n`` samples and apply its ``rows``
+    (a data-parallel worker's shard), so the shard gets what it would in one process."""
     B, _, H, W = x.shape
+    n, rows = draws if draws is not None else (B, slice(None))
     if shift:
         out = torch.zeros_like(x)
-        off = torch.randint(0, 2 * shift + 1, (B, 2), generator=gen)
+        off = torch.randint(0, 2 * shift + 1, (n, 2), generator=gen)[rows]
         for oy in range(2 * shift + 1):
             for ox in range(2 * shift + 1):
                 idx = ((off[:, 0] == oy) & (off[:, 1] == ox)).nonzero().flatten().to(x.device)
@@ -260,14 +264,14 @@ def augment(x: torch.Tensor, shift: int, flip: bool, gen: torch.Generator) -> to
     else:
         out = x.clone()
     if flip:
-        f = (torch.rand(B, generator=gen) < 0.5).to(x.device)
+        f = (torch.rand(n, generator=gen)[rows] < 0.5).to(x.device)
         out[f] = out[f].flip(-1)
     return out
 
 
 def _snn(p: Params, x: torch.Tensor, cfg: ProxyConfig, t_max: int | None = None,
          bn_train: bool = False, gen: torch.Generator | None = None, keep: int = 0,
-         trace: bool = False) -> nets.SnnOut:
+         trace: bool = False, allsum=None) -> nets.SnnOut:
     if cfg.input_coding == "rate" and gen is None:
         gen = derive(int(p.seed), "probe-input")
     if gen is not None and x.device.type != "cpu":
@@ -278,7 +282,7 @@ def _snn(p: Params, x: torch.Tensor, cfg: ProxyConfig, t_max: int | None = None,
                             t_max=t_max or cfg.t_max, thr=cfg.thr, reset=cfg.reset,
                             rate_input=cfg.input_coding == "rate", gen=gen, bn_train=bn_train,
                             momentum=cfg.bn_momentum, chunk=cfg.time_chunk, keep=keep,
-                            trace=trace)
+                            trace=trace, allsum=allsum)
 
 
 def _ann(p, x: torch.Tensor, cfg: ProxyConfig, bn_train: bool = False) -> nets.AnnOut:
@@ -313,23 +317,27 @@ def forward(params: Params, x: torch.Tensor, cfg: ProxyConfig) -> Forward:
     return _forward(params, x, cfg)
 
 
-def substitute(snn_out: torch.Tensor, y: torch.Tensor, n_classes: int
+def substitute(snn_out: torch.Tensor, y: torch.Tensor, n_classes: int, n: int | None = None
                ) -> tuple[torch.Tensor, torch.Tensor]:
     """Spec 4.6 (*): loss ``mean((c - onehot)^2)`` over ``B*K`` entries and the gradient
-    injected at the ANN output in place of ``dL/dy_ANN``: ``2 (c - onehot) / (B K)``."""
+    injected at the ANN output in place of ``dL/dy_ANN``: ``2 (c - onehot) / (B K)``.
+    ``n``: the whole batch's size when these ``B`` rows are one worker's shard (the gradient
+    is then this shard's part of the whole batch's, ``2 (c - onehot) / (n K)``)."""
     err = snn_out - F.one_hot(y.to(snn_out.device), n_classes).to(snn_out.dtype)   # [B, K]
-    return (err * err).mean(), 2.0 * err / err.numel()
+    loss = (err * err).mean() if err.numel() else err.new_zeros(())
+    return loss, 2.0 * err / max((n or len(err)) * n_classes, 1)
 
 
-def _vjp(p: Params, x: torch.Tensor, cfg: ProxyConfig, bn_train: bool, g_out
+def _vjp(p: Params, x: torch.Tensor, cfg: ProxyConfig, bn_train: bool, g_out, allsum=None
          ) -> tuple[Grads, nets.AnnOut]:
     """ANN pass with a graph on fresh leaves sharing storage with ``p``; then
-    ``(dy_ANN/dtheta)^T g_out``. ``g_out`` is a tensor or a function of the ANN output."""
+    ``(dy_ANN/dtheta)^T g_out``. ``g_out`` is a tensor or a function of the ANN output.
+    ``allsum``: synchronised batch norm across data-parallel workers."""
     leaves = tuple(t.detach().requires_grad_(True) for t in _trainable(p))
     lw = _split(leaves, p)
     with torch.enable_grad():
         ann = nets.ann_forward(cfg.net, lw.w, lw.bn_weight, lw.bn_bias, p.ann_mean, p.ann_var,
-                               x, bn_train, cfg.bn_momentum)
+                               x, bn_train, cfg.bn_momentum, allsum if bn_train else None)
         g = g_out(ann.out.detach()) if callable(g_out) else g_out
         flat = torch.autograd.grad(ann.out, leaves, g)
     acts = tuple(a.detach() for a in ann.acts)
@@ -390,29 +398,48 @@ def _twin(ann: nets.AnnOut, snn: nets.SnnOut | None, cfg: ProxyConfig) -> dict:
             "thr": cfg.thr}
 
 
-def _step(p: Params, x: torch.Tensor, y: torch.Tensor, cfg: ProxyConfig
+def _step(p: Params, x: torch.Tensor, y: torch.Tensor, cfg: ProxyConfig, reduce=None
           ) -> tuple[Params, StepStats]:
-    """One proxy (or ANN-baseline) update on a mini-batch; see the module docstring."""
+    """One proxy (or ANN-baseline) update on a mini-batch; see the module docstring.
+
+    ``reduce`` (data-parallel runs, :class:`snnviz.training.distributed.Reduce`): ``x`` is
+    this worker's shard of a batch of ``reduce.total`` samples. The shard takes its rows of
+    the whole batch's augmentation draws, batch norm uses the whole batch's statistics
+    (synchronised), each worker's gradient is its part of the whole batch's and the parts
+    are summed, so every worker applies the one-process update (to float rounding)."""
     gen = derive(int(p.seed), "train", int(p.step))
     bn_train = int(p.epoch) < cfg.bn_train_epochs
+    n_all, draws, allsum = None, None, None
+    if reduce is not None:
+        if cfg.input_coding == "rate":
+            raise ValueError("data-parallel proxy runs need input_coding=direct (the "
+                             "reference); rate input draws one random stream per batch")
+        n_all, draws = reduce.total, (reduce.total, reduce.rows())
+        allsum = reduce.sum if bn_train else None
     xi = intensities(x, cfg)                                                 # [B, C, H, W]
     if cfg.augment_shift or cfg.augment_flip:
-        xi = augment(xi, cfg.augment_shift, cfg.augment_flip, gen)
+        xi = augment(xi, cfg.augment_shift, cfg.augment_flip, gen, draws)
     yt = torch.as_tensor(np.asarray(y), device=xi.device)
     K, B = cfg.n_classes, xi.shape[0]
     snn = None
     if cfg.mode == "proxy":
         # 1. both networks, independently: SNN spike counts c (no graph) ...
-        snn = _snn(p, xi, cfg, bn_train=bn_train, gen=gen, keep=cfg.twin_samples)
+        snn = _snn(p, xi, cfg, bn_train=bn_train, gen=gen, keep=cfg.twin_samples,
+                   allsum=allsum)
         c = _snn_out(snn.counts, cfg)                                        # [B, K]
         # 2. (*) the substitution: c takes the place of y_ANN in the loss
-        loss, g_out = substitute(c, yt, K)
+        loss, g_out = substitute(c, yt, K, n_all)
         # 3. ... and the ANN pass with its graph: dL/dtheta = (dy_ANN/dtheta)^T g_out
-        grads, ann = _vjp(p, xi, cfg, bn_train, g_out)
+        grads, ann = _vjp(p, xi, cfg, bn_train, g_out, allsum)
         p = p._replace(snn_mean=snn.mean, snn_var=snn.var)
     else:                                   # baseline (a): the ANN's own output in (*)
-        grads, ann = _vjp(p, xi, cfg, bn_train, lambda out: substitute(out, yt, K)[1])
+        grads, ann = _vjp(p, xi, cfg, bn_train,
+                          lambda out: substitute(out, yt, K, n_all)[1], allsum)
         loss = substitute(ann.out, yt, K)[0]
+    if reduce is not None:                  # the whole batch's gradient: sum of the parts
+        flat = _trainable(grads)
+        grads = _split([s.to(g.dtype) for s, g in zip(reduce.sum_exact(list(flat)), flat,
+                                                      strict=True)], p)
     # 4. Adam on the shared parameters (and the ANN's new running statistics)
     new = update(p._replace(ann_mean=ann.mean, ann_var=ann.var), grads, cfg)
     counts = snn.counts if snn is not None else torch.zeros(B, K, device=xi.device)
@@ -429,12 +456,16 @@ def _step(p: Params, x: torch.Tensor, y: torch.Tensor, cfg: ProxyConfig
 
 
 def train_step(params: Params, x: torch.Tensor, y: torch.Tensor, cfg: ProxyConfig,
-               online: bool) -> tuple[Params, StepStats]:
+               online: bool, reduce=None) -> tuple[Params, StepStats]:
     """One trainer step: the whole ``x`` as one mini-batch (the reference uses 100), or with
-    ``online`` one update per sample, in order (``extra`` is then the last sample's)."""
+    ``online`` one update per sample, in order (``extra`` is then the last sample's).
+    ``reduce``: ``x`` is one data-parallel worker's shard of the batch (see :func:`_step`)."""
     p = _on_device(params, cfg)
+    if online and reduce is not None:
+        raise ValueError("per-sample (online) updates cannot be data-parallel: use "
+                         "--batch-size larger than the number of processes")
     if not online:
-        return _step(p, x, y, cfg)
+        return _step(p, x, y, cfg, reduce)
     parts = []
     for i in range(len(x)):
         p, st = _step(p, x[i: i + 1], y[i: i + 1], cfg)

@@ -441,15 +441,19 @@ def displacement_stats(requested: list[list[np.ndarray]], realised) -> dict:
     and histogram (bins ``DISP_EDGES``, steps) of the requested displacements; the same
     for the realised change of the probed samples' spike times (only when measured)."""
     req = [np.concatenate([r.ravel() for r in layer]) for layer in requested]
+
+    def mean(a: np.ndarray) -> float:       # NaN for an empty (data-parallel) shard
+        return float(a.mean()) if a.size else math.nan
+
     extra = {"disp_edges": DISP_EDGES.copy(),
-             "disp_requested_mean": np.array([r.mean() for r in req]),
-             "disp_requested_mean_abs": np.array([np.abs(r).mean() for r in req]),
-             "disp_requested_nonzero": np.array([(r != 0).mean() for r in req]),
+             "disp_requested_mean": np.array([mean(r) for r in req]),
+             "disp_requested_mean_abs": np.array([mean(np.abs(r)) for r in req]),
+             "disp_requested_nonzero": np.array([mean(r != 0) for r in req]),
              "disp_requested_hist": np.stack([_hist(r) for r in req])}
     if realised is not None:
         extra.update({"disp_realised_samples": int(len(realised[0])),
-                      "disp_realised_mean": np.array([r.mean() for r in realised]),
-                      "disp_realised_mean_abs": np.array([np.abs(r).mean() for r in realised]),
+                      "disp_realised_mean": np.array([mean(r) for r in realised]),
+                      "disp_realised_mean_abs": np.array([mean(np.abs(r)) for r in realised]),
                       "disp_realised_hist": np.stack([_hist(r.ravel()) for r in realised])})
     return extra
 

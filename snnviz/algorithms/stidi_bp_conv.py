@@ -101,7 +101,7 @@ class Conv(NamedTuple):
         d = torch.from_numpy(d_rows).reshape(batch, L, self.fan_in).transpose(1, 2)
         m = F.fold(d, (h + 2 * self.pad, w + 2 * self.pad), self.k)          # [B, C, H', W']
         m = m[:, :, self.pad: self.pad + h, self.pad: self.pad + w]
-        return m.reshape(batch, -1).numpy()
+        return m.reshape(batch, self.in_shape[0] * h * w).numpy()
 
     def pool(self, t: np.ndarray, t_ref: np.ndarray, t_max: int):
         """Min-time pooling: fired neurons first (earliest wins), else earliest peak."""
@@ -111,11 +111,12 @@ class Conv(NamedTuple):
         key = np.where(t < t_max, t, t_max + 1 + t_ref).astype(np.float64)
         _, idx = F.max_pool2d(-torch.from_numpy(key).reshape(B, self.c_out, h, w),
                               self.window, return_indices=True)
-        idx = idx.reshape(B, self.c_out, -1)                                  # [B, c, Hp*Wp]
+        n_pool = self.out_size // self.c_out      # explicit sizes: a shard may be empty
+        idx = idx.reshape(B, self.c_out, n_pool)                              # [B, c, Hp*Wp]
 
         def take(a: np.ndarray) -> np.ndarray:
-            src = torch.from_numpy(np.ascontiguousarray(a)).reshape(B, self.c_out, -1)
-            return torch.gather(src, 2, idx).reshape(B, -1).numpy()
+            src = torch.from_numpy(np.ascontiguousarray(a)).reshape(B, self.c_out, h * w)
+            return torch.gather(src, 2, idx).reshape(B, self.out_size).numpy()
 
         return take(t), take(t_ref), idx
 
@@ -125,8 +126,10 @@ class Conv(NamedTuple):
             return e
         B = len(e)
         out = torch.zeros(B, self.c_out, math.prod(self.conv_hw), dtype=torch.float64)
-        out.scatter_(2, idx, torch.from_numpy(np.ascontiguousarray(e)).reshape(B, self.c_out, -1))
-        return out.reshape(B, -1).numpy()
+        src = torch.from_numpy(np.ascontiguousarray(e)).reshape(B, self.c_out,
+                                                                self.out_size // self.c_out)
+        out.scatter_(2, idx, src)
+        return out.reshape(B, self.size).numpy()
 
     def fire(self, t_pre, wT: np.ndarray, thr, cfg, naive: bool = False) -> PSPOutput:
         """Spike maps ``[B, c_out*L]`` from weights in kernel layout ``wT`` ``[C*k*k, c_out]``."""

@@ -62,21 +62,64 @@ def _tensors(x):
     return x if isinstance(x, tuple) else (x,)
 
 
-def make_reduce(ctx: DistContext, total: int):
-    """A ``reduce(grads, n_local)`` for ``train_step``: the whole-batch mean gradient."""
+class Reduce:
+    """The ``reduce`` an algorithm's ``train_step`` receives in a data-parallel run.
 
-    def reduce(grads, n_local: int):
-        out = {}
-        for name, value in grads._asdict().items():
-            parts = []
-            for g in _tensors(value):
-                buf = g.detach().to(torch.float64) * n_local
-                dist.all_reduce(buf, op=dist.ReduceOp.SUM)
-                parts.append((buf / total).to(g.dtype))
+    ``reduce(grads, n_local)`` turns this rank's mean gradient over its ``n_local`` samples
+    into the mean gradient of the whole batch of ``total`` samples (one ``all_reduce`` of a
+    float64 buffer). Algorithms whose step mixes samples (batch norm, random draws per
+    batch) also use :attr:`rank`, :attr:`world`, :attr:`total`, :meth:`rows` and
+    :meth:`sum` to make their shard compute exactly its part of the whole-batch step.
+    """
+
+    def __init__(self, ctx: DistContext, total: int) -> None:
+        self.rank, self.world, self.total = ctx.rank, ctx.world, int(total)
+
+    def rows(self) -> slice:
+        """This rank's rows of a quantity drawn for the whole batch (see :func:`shard`)."""
+        return slice(self.rank, None, self.world)
+
+    def __call__(self, grads, n_local: int):
+        fields = grads._asdict()
+        flat = [g for value in fields.values() for g in _tensors(value)]
+        buf = self.sum_exact([g.detach().to(torch.float64) * n_local for g in flat])
+        out, k = {}, 0
+        for name, value in fields.items():
+            parts = [(buf[k + i] / self.total).to(g.dtype).to(g.device)
+                     for i, g in enumerate(_tensors(value))]
+            k += len(parts)
             out[name] = tuple(parts) if isinstance(value, tuple) else parts[0]
         return type(grads)(**out)
 
-    return reduce
+    def sum_exact(self, tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Element-wise sums over all ranks, in float64, of a list of tensors (one
+        collective); returned as float64 tensors of the same shapes on the same devices."""
+        if not tensors:
+            return []
+        dev = tensors[0].device
+        flat = torch.cat([t.detach().to(dev, torch.float64).reshape(-1) for t in tensors])
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+        out, k = [], 0
+        for t in tensors:
+            out.append(flat[k: k + t.numel()].reshape(t.shape).to(t.device))
+            k += t.numel()
+        return out
+
+    def sum(self, t: torch.Tensor) -> torch.Tensor:
+        """Differentiable element-wise sum over all ranks (its backward sums the incoming
+        gradients of every rank, as synchronised batch norm needs)."""
+        import warnings
+
+        from torch.distributed.nn.functional import all_reduce
+
+        with warnings.catch_warnings():         # deprecated in favour of a tracing-only API
+            warnings.simplefilter("ignore", FutureWarning)
+            return all_reduce(t, op=dist.ReduceOp.SUM)
+
+
+def make_reduce(ctx: DistContext, total: int) -> Reduce:
+    """A ``reduce(grads, n_local)`` for ``train_step``: the whole-batch mean gradient."""
+    return Reduce(ctx, total)
 
 
 def sum_arrays(arrays: list[np.ndarray]) -> list[np.ndarray]:

@@ -28,7 +28,16 @@ from snnviz.config import HONEST, LENIENT, EvalPolicy, RunConfig
 from snnviz.rng import derive
 from snnviz.training.distributed import DistContext, make_reduce, shard, sum_arrays
 from snnviz.training.events import (
-    Alert, BatchEnd, EpochEnd, EvalEnd, Event, EventBus, Probe, ProbeLayer, RunEnd, RunStart,
+    Alert,
+    BatchEnd,
+    EpochEnd,
+    EvalEnd,
+    Event,
+    EventBus,
+    Probe,
+    ProbeLayer,
+    RunEnd,
+    RunStart,
 )
 
 log = logging.getLogger(__name__)
@@ -137,7 +146,8 @@ class Trainer:
         p = self.algo.Params(**vals)
         ref = self.algo.init(self.cfg.algo, derive(0, "shape"))
         for name, a, b in zip(fields, p, ref):
-            for x, r in zip(a if isinstance(a, tuple) else (a,), b if isinstance(b, tuple) else (b,)):
+            for x, r in zip(a if isinstance(a, tuple) else (a,),
+                            b if isinstance(b, tuple) else (b,)):
                 if tuple(x.shape) != tuple(r.shape):
                     raise ValueError(f"checkpoint {name} has shape {tuple(x.shape)}, this "
                                      f"architecture needs {tuple(r.shape)}")
@@ -238,7 +248,8 @@ class Trainer:
         y = self.y_train[idx].numpy()
         correct = self.algo.score(st.readout, y, tc.policy, a)
         silent = self.algo.silent(st.readout, a)
-        tallies = [np.array([st.loss * st.n, correct.sum(), st.n, silent.sum()], np.float64),
+        tallies = [np.array([st.loss * st.n if st.n else 0.0, correct.sum(), st.n, silent.sum()],
+                            np.float64),
                    *st.fire_counts]
         if self.dist is not None:
             tallies = sum_arrays(tallies)

@@ -230,6 +230,43 @@ def test_update_direction_moves_output_toward_target():
     assert np.any(after != before)
 
 
+def test_hand_computed_update_two_input_neuron():
+    """One STiDi-BP step worked out by hand (spec 3.5) on inputs -> 1 hidden -> 2 outputs.
+
+    tau1 = tau2 = 4, t_max = 32, theta = 1, gamma = 1, inputs at t = 0 and 2 with weights
+    1, 1: V_h(3) = eps(3) + eps(1) = 3/4 + 1/4 = 1, so t_h = 3. Outputs with weights 2 and 4
+    from h: 2 eps(s) = 1 at s = 2 (t_0 = 5), 4 eps(s) = 1 at s = 1 (t_1 = 4). Label 0:
+    tau = 4, targets (4, 5), displacements (-1, +1), e = dt / 32.
+    Output step: g_j = e_j t_j / (t_max theta), dV/dw = eps(t_j - t_h) = (1/2, 1/4):
+    grad = (-1 * 5 * 1/2, 1 * 4 * 1/4) / 1024 = (-2.5, 1) / 1024.
+    Displacement of h: sum_j dt_j (t_j / theta) w_j eps'(t_j - t_h)
+    = -1 * 5 * 2 / 4 + 1 * 4 * 4 / 4 = +1.5 (h should fire later: the competitor is ahead).
+    Hidden step: g_h = (1.5 / 32) * 3 / 32, dV/dw = (eps(3), eps(1)) = (3/4, 1/4):
+    grad = (4.5 * 3/4, 4.5 * 1/4) / 1024 = (3.375, 1.125) / 1024 (weights shrink: later)."""
+    cfg = A.StidiConfig(n_in=2, n_classes=2, hidden=(1,), t_max=32, tau1=4, tau2=4,
+                        thr_hidden=1.0, thr_out=1.0, gamma=1, error_norm="none",
+                        dtype="float64")
+    p = A.Params((torch.tensor([[1.0, 1.0]], dtype=torch.float64),
+                  torch.tensor([[2.0], [4.0]], dtype=torch.float64)),
+                 torch.ones(2, dtype=torch.float64))
+    t_in, y = torch.tensor([[0, 2]], dtype=torch.int32), np.array([0])
+    fwd = A.forward(p, t_in, cfg)
+    assert fwd.times[0].tolist() == [[3]] and fwd.times[1].tolist() == [[5, 4]]
+    grads, req = A.backward_displacements(p, fwd, y, cfg)
+    np.testing.assert_array_equal(req[1], [[-1.0, 1.0]])
+    np.testing.assert_array_equal(req[0], [[1.5]])
+    np.testing.assert_array_equal(grads.w[1].numpy(), np.array([[-2.5], [1.0]]) / 1024)
+    np.testing.assert_array_equal(grads.w[0].numpy(), np.array([[3.375, 1.125]]) / 1024)
+    # The l2 rule only rescales each layer's error vector (one hidden neuron: e / |e| = 1).
+    g2, _ = A.backward_displacements(p, fwd, y, dataclasses.replace(cfg, error_norm="l2"))
+    np.testing.assert_allclose(g2.w[1].numpy(), np.array([[-2.5], [1.0]]) / 32 / 2 ** 0.5)
+    np.testing.assert_allclose(g2.w[0].numpy(), np.array([[0.75, 0.25]]) * 3 / 32)
+    # The step moves each neuron in the direction of its displacement.
+    new = A.update(p, grads, dataclasses.replace(cfg, lr_hidden=0.0, lr_out=100.0))
+    t_new = A.forward(new, t_in, cfg).times[1].numpy()
+    assert t_new[0, 0] <= 5 and t_new[0, 1] >= 4 and (t_new[0, 0], t_new[0, 1]) != (5, 4)
+
+
 def test_train_step_is_pure_and_reports_displacements():
     cfg = small_cfg()
     p = A.init(cfg, make_generator(0))

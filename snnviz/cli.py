@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default 10%% of train)")
     t.add_argument("--test-size", type=int, help="first N of a fixed seeded test permutation")
     t.add_argument("--epochs", type=int)
-    t.add_argument("--batch-size", type=int, help="1 = per-sample updates, as in the papers")
+    t.add_argument("--batch-size", type=int, help="samples per update; 1 = per-sample updates, "
+                   "as in the TTFS papers (default: the algorithm's, 1 except proxy: 100)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a hyperparameter (repeatable); see `snnviz params ALGO`")
@@ -58,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--threads", type=int, help="CPU threads of torch and of the compiled "
+                   "kernels (numba) in this process (default: their own; with torchrun, per "
+                   "process)")
 
     e = sub.add_parser("evaluate", help="evaluate a checkpoint; prints JSON")
     e.add_argument("--checkpoint", required=True)
@@ -164,9 +168,28 @@ def versions() -> dict:
             "numpy": numpy.__version__, "snnviz": __version__}
 
 
+def set_threads(n: int | None) -> None:
+    """``--threads N``: torch's intra-op threads and numba's threads (capped by the pool
+    numba started with, ``NUMBA_NUM_THREADS``; a note says so)."""
+    if n is None:
+        return
+    if n < 1:
+        raise UsageError(f"--threads must be >= 1, got {n}")
+    import numba
+    import torch
+
+    torch.set_num_threads(n)
+    cap = int(numba.config.NUMBA_NUM_THREADS)
+    if n > cap:
+        print(f"snnviz: note: numba's thread pool has {cap} threads (NUMBA_NUM_THREADS); the "
+              f"compiled kernels use {cap}", file=sys.stderr)
+    numba.set_num_threads(min(n, cap))
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from snnviz.training import distributed
 
+    set_threads(args.threads)
     cfg = _train_config(args)
     if args.device == "cuda":
         import torch
@@ -205,6 +228,7 @@ def _is_comm_error(e: BaseException) -> bool:
 
 def _train(args: argparse.Namespace, cfg, ctx) -> int:
     from snnviz.api import make_trainer
+    from snnviz.runs import REPLAY_FILE, ReplayLog
     from snnviz.training.checkpoint import save_checkpoint, write_json_atomic
     from snnviz.training.events import BatchEnd, EpochEnd, RunEnd
 
@@ -218,6 +242,7 @@ def _train(args: argparse.Namespace, cfg, ctx) -> int:
         raise UsageError("data-parallel runs need --out DIR")
     try:
         state = _resume_state(out, cfg) if args.resume else None
+        replay = ReplayLog.load(out / REPLAY_FILE) if args.resume else ReplayLog()
         trainer = make_trainer(cfg, state=state, dist=ctx)
     except BaseException:
         if fresh and not any(out.iterdir()):     # bad data etc.: leave no empty run folder
@@ -244,6 +269,7 @@ def _train(args: argparse.Namespace, cfg, ctx) -> int:
     end = None
     try:
         for ev in trainer.steps():
+            replay(ev)                  # per-epoch record for the dashboard's run library
             if isinstance(ev, BatchEnd):
                 bar.update(ev.n)
                 bar.set_postfix(epoch=ev.epoch + 1, acc=f"{ev.running_accuracy:.3f}",
@@ -253,6 +279,8 @@ def _train(args: argparse.Namespace, cfg, ctx) -> int:
                     last_ckpt = time.monotonic()
             elif isinstance(ev, EpochEnd):
                 checkpoint()
+                if main_rank:
+                    replay.save(out / REPLAY_FILE)
                 last_ckpt = time.monotonic()
                 val = "-" if ev.val_accuracy is None else f"{ev.val_accuracy:.4f}"
                 if not quiet:

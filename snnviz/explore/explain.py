@@ -42,7 +42,9 @@ EXPLANATIONS: dict[str, str] = {
     "hist": (
         "**Spike-time histogram.** Over the last validation pass: the share of neurons of "
         "each layer that fire at each time step, and (legend) the share that never fires. "
-        "A network that decides early has its output mass on the left."),
+        "A network that decides early has its output mass on the left. For layer $l$ with "
+        "$N_l$ neurons over $n$ samples:"
+        r"$$h_l[k] = \frac{\#\{(s, j) : t^{(s)}_j = k\}}{n\,N_l}$$"),
     "confusion": (
         "**Confusion matrix.** Rows: true class, columns: the decision "
         r"$\hat y = \arg\min_j t_j$; "
@@ -65,6 +67,37 @@ EXPLANATIONS: dict[str, str] = {
         "**Weight tiles.** The incoming weights $w_{j,\\cdot}$ of the first hidden neurons "
         "reshaped to the input image: each tile is the pattern of pixels that drives that "
         "neuron to fire early (blue) or holds it back (red)."),
+    "decision_time": (
+        "**Accuracy vs decision time.** A time-to-first-spike network can answer as soon as "
+        "its first output neuron fires. For each step $t$: the share of validation samples "
+        "already decided by $t$ and the share decided *correctly* by $t$,"
+        r"$$A(t) = \frac{1}{n}\,\#\{s : \min_j t^{(s)}_j \le t,\ "
+        r"\arg\min_j t^{(s)}_j = y^{(s)}\}$$"
+        "so you can read how long the network needs to think."),
+    "displacement": (
+        "**STiDi-BP displacement.** STiDi-BP asks each neuron to move its spike by "
+        r"$\Delta t_j$ and converts it into a weight step through the slope of the "
+        "piecewise-linear PSP at the spike. The view compares the requested displacement "
+        "with the one realised after the update, re-running a few samples:"
+        r"$$\Delta t_j^{\text{realised}} = t_j(w + \Delta w) - t_j(w)$$"),
+    "twin": (
+        "**ANN/SNN twins.** Proxy learning trains an ANN and an IF spiking network that "
+        "share their weights. Each dot is a neuron: its ANN activation (ReLU) against its "
+        "SNN firing rate over $T$ steps; an IF neuron with reset by subtraction fires at "
+        r"$$r_j \approx \min\!\left(1, \max\left(0, \frac{a_j}{\theta}\right)\right)$$"
+        "so the dots should lie near the diagonal."),
+    "ann_snn": (
+        "**ANN and SNN accuracy.** The loss is computed on the SNN's output spike counts "
+        "but its gradient flows through the ANN twin (the proxy):"
+        r"$$\frac{\partial L}{\partial w} \approx "
+        r"\frac{\partial L(\text{SNN out})}{\partial\,\text{out}}\,"
+        r"\frac{\partial\,\text{ANN out}}{\partial w}$$"
+        "Both accuracies are shown: the gap is the price of spiking."),
+    "time_steps": (
+        "**Accuracy vs time steps.** The rate-coded SNN of proxy learning decides by the "
+        "output neuron with the most spikes after $t$ steps, "
+        r"$\hat y(t) = \arg\max_j n_j(t)$."
+        " Longer simulation gives finer rates and approaches the ANN's accuracy."),
     "draw": (
         "**Draw your own digit.** Your drawing is scaled to the dataset's image size, "
         "encoded with the current algorithm's input code (latency: "
@@ -89,7 +122,9 @@ EXPLANATIONS: dict[str, str] = {
         "**Recorded runs.** Accuracy per epoch of finished command-line runs "
         "(`snnviz train --out runs/NAME`), from their `result.json`. The scrubber replays "
         "the run up to an epoch: curves, and (when the run recorded them) the watched "
-        "sample's spikes and the validation confusion of that epoch."),
+        "sample's spikes and the validation confusion of that epoch. Accuracy is under "
+        "the run's own evaluation policy: "
+        r"$\mathrm{acc} = \frac{1}{n}\,\#\{s : \hat y^{(s)} = y^{(s)}\}$."),
     "runs_compare": (
         "**A/B comparison.** Several runs side by side: validation accuracy per epoch, the "
         "final test accuracy under each evaluation policy, wall time, and (when recorded) "

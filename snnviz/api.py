@@ -6,8 +6,14 @@ import dataclasses
 from typing import Any
 
 from snnviz.algorithms import get_algorithm
-from snnviz.config import DataConfig, RecordSpec, RunConfig, TrainConfig, field_specs
-from snnviz.config import with_overrides
+from snnviz.config import (
+    DataConfig,
+    RecordSpec,
+    RunConfig,
+    TrainConfig,
+    field_specs,
+    with_overrides,
+)
 from snnviz.training.events import EventBus
 from snnviz.training.trainer import Trainer
 
@@ -23,10 +29,16 @@ def make_run_config(algorithm: str = "s4nn", dataset: str = "mnist-mini", *, see
         overrides: ``{name: value}`` for any field of the algorithm, train, data or record
             configs (values may be strings, as from ``--set`` or a URL, or typed values).
         **data_train: further fields of :class:`DataConfig` / :class:`TrainConfig`
-            (``epochs=3, batch_size=32, train_size=500`` ...).
+            (``epochs=3, batch_size=32, train_size=500`` ...). ``batch_size`` defaults to the
+            algorithm config's ``DEFAULT_BATCH_SIZE`` class attribute when it has one
+            (proxy: 100), else to :class:`TrainConfig`'s 1 (the TTFS papers' online rule).
     """
     algo = get_algorithm(algorithm)
-    parts = [algo.Config(), DataConfig(dataset=dataset), TrainConfig(), RecordSpec()]
+    train = TrainConfig()
+    default_batch = getattr(algo.Config, "DEFAULT_BATCH_SIZE", None)
+    if default_batch is not None:           # the algorithm's own default (proxy: 100)
+        train = dataclasses.replace(train, batch_size=int(default_batch))
+    parts = [algo.Config(), DataConfig(dataset=dataset), train, RecordSpec()]
     typed = dict(data_train)
     text: dict[str, str] = {}
     for k, v in (overrides or {}).items():

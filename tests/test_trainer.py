@@ -1,6 +1,7 @@
 """Trainer: event order, determinism, exact resume, NaN and dead-network handling."""
 
 import dataclasses
+import io
 
 import numpy as np
 import pytest
@@ -131,3 +132,99 @@ def test_lr_decay_changes_later_epochs_only(splits):
     base2, _ = _final(cfg_for(epochs=2), splits)
     decayed2, _ = _final(cfg_for(epochs=2, lr_decay=0.5), splits)
     assert not all(torch.equal(a, b) for a, b in zip(base2.params.w, decayed2.params.w))
+
+
+# ---------------------------------------------------------------- requests from proxy work
+
+@pytest.fixture(scope="module")
+def small():
+    return split_dataset(load_dataset("fashion-mnist-mini"), val_size=20, train_size=60,
+                         test_size=20)
+
+
+def _tiny_proxy(**kw):
+    over = {"layers": "c4,p,f8", "thr": 0.5, "lr": 0.01, "bn_train_epochs": 2,
+            "twin_samples": 2, "t_max": 6}
+    over.update(kw.pop("overrides", {}))
+    base = dict(epochs=2, batch_size=20, every=1000, overrides=over)
+    base.update(kw)
+    return make_run_config("proxy", "fashion-mnist-mini", **base)
+
+
+def _leaves(params):
+    return [x for v in params for x in (v if isinstance(v, tuple) else (v,))]
+
+
+def _roundtrip(state: dict) -> dict:
+    buf = io.BytesIO()
+    torch.save(state, buf)                              # as a checkpoint file, weights-only
+    buf.seek(0)
+    return torch.load(buf, weights_only=True)
+
+
+@pytest.mark.parametrize("algorithm", ["proxy", "s4nn"])
+def test_checkpoint_at_every_event_boundary_resumes_exactly(small, algorithm):
+    """A state taken after any event (EvalEnd included: end_epoch already applied, the epoch
+    counter not yet advanced in older versions) resumes to the uninterrupted run. Proxy's
+    end_epoch counts epochs (its BN schedule), so applying it twice would change training;
+    S4NN resets dead neurons at every epoch end here."""
+    if algorithm == "proxy":
+        cfg = _tiny_proxy()
+    else:
+        cfg = make_run_config("s4nn", "fashion-mnist-mini", epochs=2, batch_size=20,
+                              every=1000, overrides={"hidden": (20,), "dead_reset": 0.5,
+                                         "init_hidden": 0.5})
+    ref = make_trainer(cfg, small)
+    ref_events = list(ref.steps())
+    kinds = {type(e).__name__ for e in ref_events}
+    assert {"BatchEnd", "EvalEnd", "EpochEnd"} <= kinds
+    t = make_trainer(cfg, small)
+    states = []
+    for ev in t.steps():
+        if not isinstance(ev, RunEnd):
+            states.append((type(ev).__name__, _roundtrip(t.state_dict())))
+
+    def strip(h):
+        return [{k: v for k, v in e.items() if k != "seconds"} for e in h]
+
+    for kind, st in states:
+        r = make_trainer(cfg, small, state=st)
+        events = list(r.steps())
+        assert events[-1].status == "ok", kind
+        for a, b in zip(_leaves(ref.params), _leaves(r.params), strict=True):
+            assert torch.equal(a, b), kind
+        for a, b in zip(_leaves(ref.best_params), _leaves(r.best_params), strict=True):
+            assert torch.equal(a, b), kind
+        assert strip(r.history) == strip(ref.history), kind
+        assert events[-1].summary["test_accuracy"] == ref_events[-1].summary["test_accuracy"]
+    if algorithm == "s4nn":
+        assert sum(h["neurons_reset"] for h in ref.history) > 0   # resets really happened
+
+
+def test_dead_network_stop_opt_out_and_eval_extra(small):
+    """Proxy's config opts out of the dead-network stop (DEAD_NETWORK_STOP = False): a run
+    whose output never spikes finishes; its evaluations carry SNN accuracy vs time steps."""
+    cfg = _tiny_proxy(epochs=1, overrides={"thr": 1e6})
+    events = list(make_trainer(cfg, small).steps())
+    assert not any(isinstance(e, Alert) for e in events)
+    assert events[-1].status == "ok"
+    evals = [e for e in events if isinstance(e, EvalEnd)]
+    assert [e.split for e in evals] == ["val", "test"]
+    for e in evals:
+        assert e.no_spike_rate == 1.0
+        assert e.extra["acc_vs_t"].shape == (cfg.algo.t_max,)
+        assert 0.0 <= e.extra["ann_accuracy"] <= 1.0
+    summary = events[-1].summary
+    assert summary["test_extra"]["acc_vs_t"] == evals[-1].extra["acc_vs_t"].tolist()
+    assert summary["history"][0]["val_extra"]["ann_accuracy"] == evals[0].extra["ann_accuracy"]
+    # algorithms without the hook: an empty dict; the TTFS default still stops dead networks
+    s4 = [e for e in make_trainer(cfg_for(epochs=1), small).steps() if isinstance(e, EvalEnd)]
+    assert all(e.extra == {} for e in s4)
+
+
+def test_default_batch_size_per_algorithm():
+    assert make_run_config("proxy").train.batch_size == 100
+    assert make_run_config("proxy", batch_size=7).train.batch_size == 7
+    assert make_run_config("proxy", overrides={"batch_size": "5"}).train.batch_size == 5
+    for name in ("s4nn", "bs4nn", "stidi-bp"):
+        assert make_run_config(name).train.batch_size == 1

@@ -40,7 +40,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 import torch
@@ -58,6 +58,11 @@ TITLE = "Proxy learning (IF SNN trained through a weight-sharing ReLU ANN)"
 class ProxyConfig(Validated):
     """Proxy-learning hyperparameters; defaults are the reference F-MNIST values (spec 4.7)
     except the architecture (``tiny``; the paper's network is ``arch=fmnist``)."""
+
+    # trainer hints: mini-batches of the reference's size unless --batch-size is given, and
+    # no dead-network stop (rate-coded outputs can all be silent early in training)
+    DEFAULT_BATCH_SIZE: ClassVar[int] = 100
+    DEAD_NETWORK_STOP: ClassVar[bool] = False
 
     n_in: int = hp(784, "input values (set from the dataset)", bounds=(1, None), ui=False)
     n_classes: int = hp(10, "output neurons (set from the dataset)", bounds=(2, None), ui=False)

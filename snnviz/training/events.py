@@ -77,6 +77,7 @@ class EvalEnd:
     tie_rate: float               # fraction with a tie for the first output spike
     confusion: np.ndarray         # [K, K+1]: true class x decision (last column: none)
     spike_time_hist: tuple[np.ndarray, ...] = field(default=())  # per layer, t_max+1 bins
+    extra: dict = field(default_factory=dict)   # algorithm-specific (``eval_extra`` hook)
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,20 @@ def load_splits(cfg: RunConfig):
     return split_dataset(ds, d.val_size, d.train_size, d.test_size, d.split_seed)
 
 
+def plain(x):
+    """JSON-ready (and weights-only checkpoint-safe) copy of event data: numpy arrays and
+    scalars become lists and Python numbers; dicts, lists and tuples are converted deeply."""
+    if isinstance(x, dict):
+        return {str(k): plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [plain(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
 def fit_config(cfg: RunConfig, splits) -> RunConfig:
     """Set the algorithm's input and output sizes from the data."""
     n_in = int(np.prod(splits.train_x.shape[1:]))
@@ -186,16 +200,20 @@ class Trainer:
         """Accuracy of ``params`` on ``split`` ("val" or "test") under every policy."""
         t, y = (self.t_val, self.y_val) if split == "val" else (self.t_test, self.y_test)
         a = self.cfg.algo
-        outs, hist = [], None
+        hook = getattr(self.algo, "eval_extra", None)     # optional: plain data for EvalEnd
+        outs, hist, fwds = [], None, []
         for k in range(0, len(y), self.cfg.train.eval_batch):
             fwd = self.algo.forward(params, t[k: k + self.cfg.train.eval_batch], a)
             outs.append(fwd.readout)
+            if hook is not None:
+                fwds.append(fwd)
             h = self.algo.spike_time_hist(fwd, a)
             hist = h if hist is None else tuple(x + z for x, z in zip(hist, h))
         K = a.n_classes
+        extra = dict(hook(fwds, y, a)) if hook is not None else {}
         if not outs:
             return EvalEnd(split, self.epoch, 0, float("nan"), {}, 0.0, 0.0,
-                           np.zeros((K, K + 1), np.int64), ())
+                           np.zeros((K, K + 1), np.int64), (), extra)
         out = type(outs[0])(*(np.concatenate(parts) for parts in zip(*outs)))
         policy = self.cfg.train.policy
         by_policy = {name: float(self.algo.score(out, y, p, a).mean())
@@ -206,7 +224,7 @@ class Trainer:
         np.add.at(conf, (y, np.where(pred < 0, K, pred)), 1)
         return EvalEnd(split, self.epoch, len(y), by_policy["configured"], by_policy,
                        float(self.algo.silent(out, a).mean()),
-                       float(self.algo.tied(out, a).mean()), conf, hist or ())
+                       float(self.algo.tied(out, a).mean()), conf, hist or (), extra)
 
     # ----------------------------------------------------------------- training -------
     def _probe(self) -> Probe | None:
@@ -299,7 +317,7 @@ class Trainer:
                     return
                 yield self._emit(ev)
             acc = self._acc
-            if acc["n"] and acc["silent"] == acc["n"]:
+            if acc["n"] and acc["silent"] == acc["n"] and not self._dead_stop_off():
                 yield from self._fail("dead", f"dead network: no output neuron fired for any "
                                       f"of the {acc['n']} training samples of epoch "
                                       f"{self.epoch + 1}; raise the initial weights or lower "
@@ -308,17 +326,30 @@ class Trainer:
             yield from self._end_epoch()
         yield from self._finish()
 
+    def _dead_stop_off(self) -> bool:
+        """Algorithms whose output may legitimately be silent early in training (rate-coded
+        outputs) opt out of the dead-network stop with ``DEAD_NETWORK_STOP = False`` on
+        their config class; the silent epoch is logged instead."""
+        if getattr(type(self.cfg.algo), "DEAD_NETWORK_STOP", True):
+            return False
+        log.warning("no output neuron fired in epoch %d; %s continues (its config sets "
+                    "DEAD_NETWORK_STOP = False)", self.epoch + 1, self.cfg.algorithm)
+        return True
+
     def _end_epoch(self) -> Iterator[Event]:
+        """End-of-epoch work (``algo.end_epoch``, validation, model selection, history).
+        Every change of state happens before the first event is yielded, so a
+        :meth:`state_dict` taken at any event resumes exactly: ``end_epoch`` (a dead-neuron
+        reset, proxy's epoch count) is never applied twice."""
         a, acc = self.cfg.algo, self._acc
         gen = derive(self.cfg.seed, "reset", self.epoch)
         self.params, n_reset = self.algo.end_epoch(self.params, tuple(acc["fire"]), acc["n"],
                                                    a, gen)
-        val = None
+        val = val_ev = None
         improved = False
         if len(self.y_val):
-            ev = self.evaluate(self.params, "val")
-            yield self._emit(ev)
-            val = ev.accuracy
+            val_ev = self.evaluate(self.params, "val")
+            val = val_ev.accuracy
             improved = val > self.best_val
         else:
             improved = True
@@ -329,12 +360,16 @@ class Trainer:
                "train_accuracy": acc["correct"] / max(acc["n"], 1), "val_accuracy": val,
                "seconds": acc["seconds"], "neurons_reset": n_reset,
                "silent_fraction": acc["silent"] / max(acc["n"], 1)}
+        if val_ev is not None and val_ev.extra:
+            rec["val_extra"] = plain(val_ev.extra)
         self.history.append(rec)
         ev = EpochEnd(self.epoch, rec["train_loss"], rec["train_accuracy"], val,
                       acc["seconds"], n_reset, self.best_epoch, improved)
         self.epoch += 1
         self.pos = 0
         self._acc = self._new_epoch_acc()
+        if val_ev is not None:
+            yield self._emit(val_ev)
         yield self._emit(ev)
 
     def _finish(self) -> Iterator[Event]:
@@ -362,6 +397,8 @@ class Trainer:
         if test is not None:
             out.update({"test_accuracy": test.accuracy, "test_by_policy": test.by_policy,
                         "no_spike_rate": test.no_spike_rate, "tie_rate": test.tie_rate})
+            if test.extra:
+                out["test_extra"] = plain(test.extra)
         return out
 
     def run(self, max_steps: int | None = None) -> list[Event]:

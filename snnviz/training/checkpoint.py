@@ -53,6 +53,12 @@ def write_json_atomic(data: Any, path: str | os.PathLike) -> None:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=_jsonable) + "\n")
 
 
+def write_text_atomic(text: str, path: str | os.PathLike) -> None:
+    """Write ``text`` to ``path`` atomically (tables, logs)."""
+    with _atomic_target(Path(path)) as tmp:
+        tmp.write_text(text)
+
+
 def _jsonable(x: Any) -> Any:
     if hasattr(x, "tolist"):
         return x.tolist()

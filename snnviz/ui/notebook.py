@@ -49,7 +49,7 @@ from snnviz.api import make_run_config, make_trainer
 from snnviz.config import RunConfig
 from snnviz.data import load_dataset, resolve_data_root
 from snnviz.encoders.latency import latency_s4nn
-from snnviz.record import EventQueue, FlipCounter, Recorder, WeightView, weight_view
+from snnviz.record import EventQueue, Recorder, WeightView, weight_view
 from snnviz.training.events import Alert, BatchEnd, Probe, RunEnd, RunStart
 from snnviz.ui.controls import SECTIONS, ConfigForm, available_datasets
 from snnviz.ui.panel_app import TrainingWorker, WorkerError
@@ -98,7 +98,9 @@ def lab_settings(algorithm: str, **extra: Any) -> dict[str, Any]:
     get_algorithm(algorithm)
     out = {**_NOTEBOOK_SETTINGS.get(algorithm, {"epochs": 3}), **extra}
     if smoke():
-        out.update(SMOKE_SETTINGS, batch_size=1)   # one update per sample: 48 updates
+        out.update(SMOKE_SETTINGS)
+        if out.get("batch_size", 1) > 1:                 # mini-batch algorithms: 6 steps
+            out["batch_size"] = 8
     return out
 
 
@@ -111,16 +113,12 @@ class InlineWorker(TrainingWorker):
     """
 
     def __init__(self, cfg: RunConfig, out: EventQueue, nice: int = 0) -> None:
-        self.cfg, self.out, self.nice = cfg, out, nice
-        self.trainer: Any = None
-        self.finished = False
-        self.flips = FlipCounter()
-        self._run, self._step = threading.Event(), threading.Event()
-        self._stop, self._wake = threading.Event(), threading.Event()
-        self._requests: deque[Callable[[Any], Any]] = deque()
-        self._gen: Any = None
-        self.thread = None
+        super().__init__(cfg, out, nice=0)     # its thread runs the empty _main below
+        self.thread.join()
         self._guard(self._start)
+
+    def _main(self) -> None:
+        """Nothing in the background: the caller's thread trains."""
 
     def _start(self) -> None:
         self.trainer = make_trainer(self.cfg)
@@ -320,6 +318,7 @@ class TrainingLab:
         if self.threaded:
             self._schedule(keep_alive=5.0)
         else:
+            self.drain()
             self.refresh()
         self._buttons()
 
@@ -334,6 +333,7 @@ class TrainingLab:
         if cfg is not None:
             self.worker = (TrainingWorker if self.threaded else InlineWorker)(cfg, self.queue)
             self._schedule(keep_alive=5.0)
+        self.drain()
         self.refresh(force=True)
 
     def close(self) -> None:

@@ -1,4 +1,5 @@
-"""Command line: ``snnviz train``, ``snnviz evaluate``, ``snnviz datasets``.
+"""Command line: ``snnviz train``, ``evaluate``, ``sweep``, ``compare``, ``params``,
+``datasets``.
 
 Exit codes: 0 success; 2 bad input (one-line message on stderr); 3 training stopped by a
 NaN/Inf or a dead network (result.json and the last good checkpoint are kept); 130
@@ -72,7 +73,36 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("datasets", help="list dataset names")
     pp = sub.add_parser("params", help="list an algorithm's hyperparameters")
     pp.add_argument("algorithm")
+
+    from snnviz.training import sweep
+
+    s = sub.add_parser("sweep", help="train a grid of configurations, one process each, and "
+                       "tabulate their result.json files", description=sweep.__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("--algorithm", required=True)
+    s.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                   help="values of one setting (repeatable); see below")
+    s.add_argument("--out", required=True, help="sweep folder: one run folder per point, "
+                   "logs/, results.md, results.csv")
+    s.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1)")
+    for action in t._actions:                  # every other train option, passed through
+        if action.dest not in SWEEP_OWN:
+            s._add_action(action)
+
+    c = sub.add_parser("compare", help="one table of finished runs (with proxy's ANN and "
+                       "conversion baselines when an ANN-mode proxy run is given)")
+    c.add_argument("runs", nargs="+", metavar="RUN_DIR", help="folders of snnviz train runs")
+    c.add_argument("--no-baselines", action="store_true", help="skip proxy's baselines")
+    c.add_argument("--calib", type=int, default=2000, help="training samples for the "
+                   "conversion's threshold balancing (default 2000)")
+    c.add_argument("--percentile", type=float, default=99.9, help="balancing percentile")
+    c.add_argument("--t-eval", type=int, help="longest SNN read-out (default 8 T)")
+    c.add_argument("--csv", help="also write the table as CSV to this file")
+    c.add_argument("--md", help="also write the markdown table to this file")
     return p
+
+
+SWEEP_OWN = {"help", "algorithm", "out", "resume"}
 
 
 def _parse_sets(items: list[str]) -> dict[str, str]:
@@ -360,6 +390,89 @@ def cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    return parser._subparsers._group_actions[0].choices[name]
+
+
+def _passed_train_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[str]:
+    """The train options given to ``snnviz sweep``, as ``snnviz train`` arguments."""
+    train = _subparser(parser, "train")
+    out = ["--algorithm", args.algorithm]
+    for a in train._actions:
+        if a.dest in SWEEP_OWN or not a.option_strings:
+            continue
+        v = getattr(args, a.dest, None)
+        if v is None or v == a.default:
+            continue
+        flag = a.option_strings[-1]
+        if isinstance(v, list):
+            for item in v:
+                out += [flag, str(item)]
+        elif v is True:
+            out.append(flag)
+        else:
+            out += [flag, str(v)]
+    return out
+
+
+def cmd_sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from snnviz.training import sweep
+
+    if args.jobs < 1:
+        raise UsageError(f"--jobs must be >= 1, got {args.jobs}")
+    grid = sweep.parse_grid(args.grid)
+    points = sweep.expand(grid)
+    base = _passed_train_args(args, parser)
+    train = _subparser(parser, "train")
+    for p in points:                           # every configuration is valid before any run
+        targs = train.parse_args(sweep.train_args(p, base))
+        try:
+            _train_config(targs)
+        except (UsageError, ValueError, TypeError) as e:
+            raise UsageError(f"grid point {sweep.run_name(p)}: {e}") from None
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"cannot create sweep folder {out}: {e.strerror or e}") from None
+    threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
+
+    def log(msg: str) -> None:
+        print(f"snnviz sweep: {msg}", file=sys.stderr)
+
+    log(f"{len(points)} configurations in {out}, {args.jobs} at a time")
+    try:
+        codes = sweep.run_points(points, base, out, args.jobs, threads, log)
+    except KeyboardInterrupt:
+        log("interrupted; rerun the same command to continue")
+        return EXIT_INTERRUPTED
+    rows = sweep.collect(out, list(grid))
+    print(sweep.write_tables(rows, out), end="")
+    bad = {k: v for k, v in codes.items() if v not in (0, EXIT_FAILED)}
+    if bad:
+        log(f"{len(bad)} run(s) did not finish: {', '.join(sorted(bad))}")
+        return EXIT_FAILED
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from snnviz.training import report
+    from snnviz.training.checkpoint import write_text_atomic
+
+    try:
+        rows = report.compare_table(args.runs, not args.no_baselines, args.calib,
+                                    args.percentile, args.t_eval)
+    except report.RunError as e:
+        raise UsageError(str(e)) from None
+    md = report.markdown(rows)
+    if args.md:
+        write_text_atomic(md, args.md)
+    if args.csv:
+        write_text_atomic(report.to_csv(rows), args.csv)
+    print(md, end="")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -376,6 +489,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_evaluate(args)
         if args.command == "params":
             return cmd_params(args)
+        if args.command == "sweep":
+            return cmd_sweep(args, parser)
+        if args.command == "compare":
+            return cmd_compare(args)
         from snnviz.data import DATASETS
 
         print("\n".join(DATASETS))

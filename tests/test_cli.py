@@ -1,7 +1,10 @@
 """Command line: smoke runs on the embedded data, result.json contract, bad input."""
 
+import csv
+import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -178,3 +181,95 @@ def test_kill_and_resume_gives_same_weights(tmp_path):
     ra = json.loads((ref / "result.json").read_text())
     rb = json.loads((out / "result.json").read_text())
     assert ra["test_accuracy"] == rb["test_accuracy"] and ra["best_epoch"] == rb["best_epoch"]
+
+
+TINY = ["--train-size", "60", "--val-size", "20", "--test-size", "20", "--epochs", "1",
+        "--quiet"]
+
+
+def test_sweep_runs_each_point_resumes_and_tabulates(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    args = ["sweep", "--algorithm", "s4nn", "--grid", "lr_out=0.1,0.4", "--grid", "seed=1",
+            *TINY, "--batch-size", "10", "--set", "hidden=20", "--out", str(out), "--jobs", "2"]
+    assert main(args) == 0
+    names = ["lr_out=0.1_seed=1", "lr_out=0.4_seed=1"]
+    results = {n: json.loads((out / n / "result.json").read_text()) for n in names}
+    assert {(r["config"]["algo"]["lr_out"], r["seed"]) for r in results.values()} == \
+        {(0.1, 1), (0.4, 1)}
+    assert all(r["config"]["algo"]["hidden"] == [20] and r["train_size"] == 60
+               for r in results.values())
+    printed = capsys.readouterr()
+    rows = list(csv.DictReader(io.StringIO((out / "results.csv").read_text())))
+    assert [r["run"] for r in rows] == names
+    for r in rows:
+        res = results[r["run"]]
+        assert (r["lr_out"], r["seed"]) == (str(res["config"]["algo"]["lr_out"]), str(res["seed"]))
+        assert r["test % honest"] == f"{100 * res['test_by_policy']['honest']:.2f}"
+    assert (out / "results.md").read_text() == printed.out
+    # rerun: finished points are skipped; a removed one is run again
+    shutil.rmtree(out / names[1])
+    stamp = (out / names[0] / "result.json").stat().st_mtime_ns
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert err.count("skip ") == 1 and f"start {names[1]}" in err
+    assert (out / names[1] / "result.json").is_file()
+    assert (out / names[0] / "result.json").stat().st_mtime_ns == stamp
+    assert json.loads((out / names[1] / "result.json").read_text())["test_accuracy"] == \
+        results[names[1]]["test_accuracy"]
+
+
+@pytest.mark.parametrize("grid,message", [
+    (["--grid", "no_such_key=1,2"], "unknown setting"),
+    (["--grid", "lr_out=0.1,oops"], "lr_out"),
+    (["--grid", "lr_out"], "KEY=V1,V2"),
+    ([], "at least one --grid"),
+])
+def test_sweep_bad_grid_is_refused_before_any_run(tmp_path, capsys, grid, message):
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--algorithm", "s4nn", *grid, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_compare_runs_with_proxy_baselines_and_threads(tmp_path, capsys):
+    small = ["--dataset", "synthetic", "--train-size", "60", "--val-size", "20",
+             "--test-size", "20", "--epochs", "1", "--batch-size", "20", "--quiet",
+             "--set", "layers=c4,p,f8", "--set", "thr=0.5"]
+    threads = torch.get_num_threads()
+    try:
+        assert main(["train", "--algorithm", "proxy", *small, "--threads", "1",
+                     "--out", str(tmp_path / "px")]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+    assert main(["train", "--algorithm", "proxy", *small, "--set", "mode=ann",
+                 "--out", str(tmp_path / "ann")]) == 0
+    assert main(["train", "--algorithm", "s4nn", "--dataset", "synthetic", *TINY,
+                 "--batch-size", "10", "--out", str(tmp_path / "s4")]) == 0
+    capsys.readouterr()
+    runs = [str(tmp_path / n) for n in ("px", "ann", "s4")]
+    assert main(["compare", *runs, "--calib", "40", "--t-eval", "30",
+                 "--csv", str(tmp_path / "t.csv")]) == 0
+    md = capsys.readouterr().out
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "t.csv").read_text())))
+    assert len(md.strip().splitlines()) == 2 + len(rows)
+    algos = [r["algorithm"] for r in rows]
+    assert algos[:3] == ["proxy (proxy)", "proxy (ann)", "s4nn"]
+    assert "ANN alone (baseline a)" in algos and "converted SNN, T=15 (baseline b)" in algos
+    assert "proxy SNN, T=15 (same read-outs)" in algos
+    px = json.loads((tmp_path / "px" / "result.json").read_text())
+    assert rows[0]["test % honest"] == f"{100 * px['test_by_policy']['honest']:.2f}"
+    assert rows[0]["ANN path %"] == f"{100 * px['test_extra']['ann_accuracy']:.2f}"
+    recomputed = rows[algos.index("proxy SNN, T=15 (same read-outs)")]
+    assert recomputed["test % honest"] == rows[0]["test % honest"]   # same weights, same data
+    # --no-baselines: one row per run; a folder that is not a run: one-line refusal
+    assert main(["compare", *runs, "--no-baselines"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 2 + 3
+    assert main(["compare", runs[0], str(tmp_path)]) == 2
+    assert "no result.json" in capsys.readouterr().err
+
+
+def test_threads_must_be_positive(capsys):
+    assert main(["train", "--algorithm", "s4nn", "--threads", "0"]) == 2
+    assert "--threads must be >= 1" in capsys.readouterr().err

@@ -1,27 +1,34 @@
-"""Live training dashboard (served; see docs/dashboard.md).
+"""Live training dashboard (served; see docs/dashboard.md and docs/exploration.md).
 
     panel serve apps/dashboard.py --address 127.0.0.1 --port 5006 \
         --allow-websocket-origin=localhost:5006 --allow-websocket-origin=127.0.0.1:5006
 
-Open http://localhost:5006/dashboard; ``?algorithm=bs4nn&dataset=fashion-mnist-mini`` picks
-the starting algorithm and dataset. Works offline on the embedded datasets.
+Open http://localhost:5006/dashboard. The whole view lives in the URL's query string
+(``?algorithm=bs4nn&dataset=fashion-mnist-mini&seed=3&t_max=64&view=neuron-sandbox``,
+``&present=1`` for presenter mode): the "Share this view" card shows the link. Values a link
+cannot use are listed there and replaced by defaults. Finished command-line runs are read
+from ``SNNVIZ_RUNS`` (default: ``runs``). Works offline on the embedded datasets.
 """
 
 import panel as pn
 
+from snnviz.explore.urlstate import decode_state
+from snnviz.runs import RunLibrary
+from snnviz.ui.explore import explore_extensions
 from snnviz.ui.panel_app import TrainingApp
 
-pn.extension("plotly", notifications=False)
+pn.extension("plotly", "katex", notifications=False)
 
-
-def _arg(name: str, default: str) -> str:
-    values = pn.state.session_args.get(name) if pn.state.session_args else None
-    return values[0].decode() if values else default
-
+LIBRARY_ROOT = RunLibrary.from_env().root          # fixed at server start, never from a URL
 
 # Faster views than the command-line defaults: probe the watched sample every 10 steps.
+SERVER_DEFAULTS = {"every": "10", "epochs": "20"}
+
+state, messages = decode_state(pn.state.session_args or {})
 TrainingApp(
-    algorithm=_arg("algorithm", "s4nn"),
-    dataset=_arg("dataset", "mnist-mini"),
-    overrides={"every": 10, "epochs": 20},
+    algorithm=state.algorithm,
+    dataset=state.dataset,
+    seed=state.seed,
+    overrides={**SERVER_DEFAULTS, **state.overrides},
+    extensions=explore_extensions(state, messages, RunLibrary(LIBRARY_ROOT)),
 ).servable()

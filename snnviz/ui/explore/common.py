@@ -1,0 +1,119 @@
+"""Shared pieces of the exploration tabs: Markdown with LaTeX, the "what am I looking at"
+toggle beside a figure, and figure styling for presenter mode."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import panel as pn
+
+from snnviz.explore.explain import explanation
+from snnviz.ui.controls import label
+from snnviz.ui.dashboard.extensions import Extension
+
+__all__ = ["math_markdown", "info_toggle", "explained", "wrap_panes", "ExplainViews",
+           "PRESENTER_FONT"]
+
+PRESENTER_FONT = 18
+
+
+def color(kind: str) -> dict[str, str]:
+    """The keyword that colours a Panel button: ``color`` (newer Panel) or ``button_type``."""
+    return {("color" if "color" in pn.widgets.Button.param else "button_type"): kind}
+
+
+def _math(content: str, opts: dict) -> str:
+    c = html.escape(content, quote=False)
+    return f"$${c}$$" if opts.get("display_mode") else f"${c}$"
+
+
+def _dollarmath(md: Any) -> None:
+    """markdown-it plugin: keep ``$...$`` / ``$$...$$`` verbatim for KaTeX (bundled with
+    Panel, rendered in the browser) instead of letting Markdown eat the backslashes."""
+    from mdit_py_plugins.dollarmath import dollarmath_plugin
+
+    dollarmath_plugin(md, renderer=_math, allow_space=True, allow_digits=True,
+                      double_inline=True)
+
+
+def math_markdown(text: str, **kw: Any) -> pn.pane.Markdown:
+    """A Markdown pane whose LaTeX survives to the browser."""
+    return pn.pane.Markdown(text, plugins=[_dollarmath], **kw)
+
+
+def info_toggle(key: str) -> pn.Column:
+    """An "i" toggle that shows the explanation of view ``key`` (from
+    :mod:`snnviz.explore.explain`) under it."""
+    text = math_markdown(explanation(key), visible=False, sizing_mode="stretch_width",
+                         css_classes=["snnviz-explain"],
+                         styles={"background": "#f3f4f6", "border-radius": "6px",
+                                 "padding": "0 10px"})
+    button = pn.widgets.Toggle(**label("\u24d8 What am I looking at?"), value=False, width=210,
+                               **color("light"), css_classes=["snnviz-explain-toggle"])
+    button.param.watch(lambda e: setattr(text, "visible", bool(e.new)), "value")
+    return pn.Column(button, text, sizing_mode="stretch_width", margin=0)
+
+
+def explained(pane: Any, key: str) -> pn.Column:
+    """``pane`` with its explanation toggle above it; the pair hides with the pane."""
+    col = pn.Column(info_toggle(key), pane, sizing_mode="stretch_width", margin=0)
+    if hasattr(pane, "visible"):
+        col.visible = pane.visible
+        pane.param.watch(lambda e: setattr(col, "visible", bool(e.new)), "visible")
+    return col
+
+
+#: Explanation keys of the built-in tabs' panes: (extension attribute, pane key) -> view.
+BUILTIN_PANES = {("inspector", "input"): "input", ("inspector", "raster"): "raster",
+                 ("inspector", "race"): "race", ("inspector", "membrane"): "membrane",
+                 ("weights", "hist"): "weight_hist", ("weights", "tiles"): "tiles"}
+
+
+def wrap_panes(layout: Any, keys: dict[int, str]) -> int:
+    """Replace, inside ``layout`` (nested rows and columns), every pane whose ``id`` is in
+    ``keys`` by :func:`explained` (pane, key); returns how many were wrapped. Panes already
+    wrapped are left alone."""
+    n = 0
+    objects = getattr(layout, "objects", None)
+    if objects is None or "snnviz-explained" in getattr(layout, "css_classes", []):
+        return 0
+    for i, obj in enumerate(list(objects)):
+        key = keys.get(id(obj))
+        if key is not None:
+            col = explained(obj, key)
+            col.css_classes = [*col.css_classes, "snnviz-explained"]
+            layout[i] = col
+            n += 1
+        else:
+            n += wrap_panes(obj, keys)
+    return n
+
+
+class ExplainViews(Extension):
+    """Extension adding the "what am I looking at" toggle to the Training tab's live views
+    and to the Sample inspector and Weights tabs (their layouts are re-wrapped whenever the
+    Training tab lays its views out again)."""
+
+    title = "Explanations"
+
+    def _wrap(self) -> None:
+        from snnviz.explore.explain import EXPLANATIONS
+
+        app = self.app
+        keys = {id(p): k for k, p in app.live.items() if k in EXPLANATIONS}
+        wrap_panes(app.training, keys)
+        for (attr, pane_key), view in BUILTIN_PANES.items():
+            ext = getattr(app, attr, None)
+            pane = getattr(ext, "panes", {}).get(pane_key)
+            if pane is not None:
+                keys[id(pane)] = view
+        for tab in app.tabs.objects[1:]:
+            wrap_panes(tab, keys)
+
+    def on_run(self, run: Any) -> None:
+        self._wrap()
+
+    def on_refresh(self, snap: Any, visible: bool, force: bool) -> None:
+        if force:
+            self._wrap()

@@ -140,7 +140,7 @@ def _prepare_out(args: argparse.Namespace, cfg) -> Path:
     if args.resume and not ckpt.is_file():
         raise UsageError(f"--resume: no checkpoint at {ckpt}")
     if args.resume:      # partial temporary files of a killed run (the real files are whole)
-        for stale in [*out.glob(".checkpoint.pt.*.tmp"), *out.glob(".result.json.*.tmp")]:
+        for stale in out.glob(".*.tmp"):
             stale.unlink(missing_ok=True)
     if not args.resume and ckpt.exists():
         raise UsageError(f"{out} already holds a run; pass --resume to continue it or choose "
@@ -320,7 +320,12 @@ def _train(args: argparse.Namespace, cfg, ctx) -> int:
                 end = ev
     except KeyboardInterrupt:
         bar.close()
-        checkpoint()
+        try:
+            checkpoint()
+        except KeyboardInterrupt:      # a second Ctrl-C while saving: the last file is whole
+            print(f"snnviz: interrupted twice; the previous checkpoint in {out} is kept, "
+                  f"continue with --resume --out {out}", file=sys.stderr)
+            return EXIT_INTERRUPTED
         print(f"snnviz: interrupted; checkpoint saved, continue with --resume --out {out}",
               file=sys.stderr)
         return EXIT_INTERRUPTED

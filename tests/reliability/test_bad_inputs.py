@@ -477,3 +477,28 @@ def test_ctrl_c_during_a_checkpoint_write(capsys, tmp_path, monkeypatch):
         torch.equal(x, y) for x, y in zip(load_checkpoint(ref / "checkpoint.pt")["params"]["w"],
                                           load_checkpoint(out / "checkpoint.pt")["params"]["w"]))
 
+
+
+def test_ctrl_c_twice_while_saving(capsys, tmp_path, monkeypatch):
+    """A second Ctrl-C while the interrupt's checkpoint is being written: one line, exit 130,
+    the previous checkpoint (epoch 1) byte-for-byte intact, no temp file left."""
+    from snnviz.training import checkpoint as ck
+
+    real, seen, kept = ck.torch.save, [], {}
+    out = tmp_path / "o"
+
+    def save(obj, f, *a, **kw):
+        seen.append(1)
+        if len(seen) >= 2:
+            kept.setdefault("digest", digest(out / "checkpoint.pt"))
+            Path(f).write_bytes(b"PK\x03\x04 half a file")
+            raise KeyboardInterrupt
+        return real(obj, f, *a, **kw)
+
+    monkeypatch.setattr(ck.torch, "save", save)
+    code, err = run(capsys, *train("--epochs", "3", "--out", str(out)))
+    assert code == 130 and len(seen) == 3
+    assert "interrupted twice; the previous checkpoint in" in err and "Traceback" not in err
+    assert digest(out / "checkpoint.pt") == kept["digest"]
+    assert load_checkpoint(out / "checkpoint.pt")["epoch"] == 1
+    assert not [f for f in os.listdir(out) if f.endswith(".tmp")]

@@ -57,7 +57,7 @@ from snnviz.viz import figures as vf
 from snnviz.viz import learning as vl
 from snnviz.viz import update as vu
 
-__all__ = ["SMOKE_ENV", "SMOKE_SETTINGS", "smoke", "lab_settings", "InlineWorker",
+__all__ = ["SMOKE_ENV", "SMOKE_SETTINGS", "smoke", "lab_settings", "InlineWorker", "FigureWidget",
            "TrainingLab", "NeuronExplorer", "LatencyExplorer", "decision_stats",
            "compare_algorithms", "proxy_baselines", "FULL_RUNS", "final_run"]
 
@@ -156,6 +156,41 @@ class InlineWorker(TrainingWorker):
 
     def stop(self, timeout: float = 0.0) -> None:
         self.finished = True
+
+
+def _contiguous(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return np.ascontiguousarray(obj)
+    if isinstance(obj, dict):
+        return {k: _contiguous(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)) and any(isinstance(v, (np.ndarray, dict, list, tuple))
+                                              for v in obj):
+        return type(obj)(_contiguous(v) for v in obj)
+    return obj
+
+
+class FigureWidget(go.FigureWidget):
+    """``go.FigureWidget`` whose messages to the browser always carry contiguous arrays.
+
+    Widgets send numpy arrays as binary buffers, which must be contiguous; a patcher that
+    hands Plotly a strided view (a column of a 2-D array) would otherwise fail when a
+    kernel sends the change.
+    """
+
+    def _send_restyle_msg(self, restyle_data, trace_indexes=None, source_view_id=None):
+        return super()._send_restyle_msg(_contiguous(restyle_data), trace_indexes,
+                                         source_view_id)
+
+    def _send_relayout_msg(self, layout_data, source_view_id=None):
+        return super()._send_relayout_msg(_contiguous(layout_data), source_view_id)
+
+    def _send_update_msg(self, restyle_data, relayout_data, trace_indexes=None,
+                         source_view_id=None):
+        return super()._send_update_msg(_contiguous(restyle_data), _contiguous(relayout_data),
+                                        trace_indexes, source_view_id)
+
+    def _send_addTraces_msg(self, new_traces_data):
+        return super()._send_addTraces_msg(_contiguous(new_traces_data))
 
 
 def _config_fields(algorithm: str) -> set[str]:
@@ -507,10 +542,10 @@ class TrainingLab:
 
     # ---------------------------------------------------------------- views -----------
     def _make_views(self) -> None:
-        self.figures: dict[str, go.FigureWidget] = {}
+        self.figures: dict[str, FigureWidget] = {}
         self._slots: dict[str, ipw.Box] = {}
         for name in self.view_names:
-            self.figures[name] = go.FigureWidget(self._build(name, None))
+            self.figures[name] = FigureWidget(self._build(name, None))
             self._slots[name] = ipw.Box([self.figures[name]],
                                         layout=ipw.Layout(width="100%" if name in (
                                             "curves", "displacement") else "50%"))
@@ -555,7 +590,7 @@ class TrainingLab:
         if snap.run is not self._run_seen:
             self._run_seen = snap.run
             for name in self.view_names:
-                self.figures[name] = go.FigureWidget(self._build(name, snap.run))
+                self.figures[name] = FigureWidget(self._build(name, snap.run))
                 self._slots[name].children = (self.figures[name],)
             force = True
         seen = (snap.version, snap.probe_version, snap.eval_version)
@@ -691,7 +726,7 @@ class NeuronExplorer:
                         for i, x in enumerate(w)]
         self.threshold = ipw.FloatSlider(value=float(thr), min=0.05, max=2.0, step=0.05,
                                          description="threshold", tooltip="firing threshold")
-        self.figure = go.FigureWidget(vl.build_neuron(t_in, w, thr, self.t_max))
+        self.figure = FigureWidget(vl.build_neuron(t_in, w, thr, self.t_max))
         self.fire_time = vl.patch_neuron(self.figure, t_in, w, thr, self.t_max)
         for s in (*self.times, *self.weights, self.threshold):
             s.observe(lambda _c: self.update(), names="value")
@@ -722,7 +757,7 @@ class LatencyExplorer:
                                         description="test image")
         self.time = ipw.IntSlider(value=self.t_max, min=0, max=self.t_max,
                                   description="time step", continuous_update=True)
-        self.figure = go.FigureWidget(vf.build_input(None, None))
+        self.figure = FigureWidget(vf.build_input(None, None))
         self.index.observe(lambda _c: self.update(), names="value")
         self.time.observe(lambda _c: self.update(), names="value")
         self.widget = ipw.VBox([ipw.HBox([self.index, self.time]), self.figure])
@@ -782,15 +817,25 @@ def decision_stats(trainer: Any, max_samples: int = 512) -> dict[str, float]:
 def compare_algorithms(algorithms: Sequence[str] = ("s4nn", "bs4nn", "stidi-bp", "proxy"),
                        dataset: str = "mnist-mini", seed: int = 0,
                        settings: dict[str, dict[str, Any]] | None = None,
-                       progress: Callable[[str], None] | None = print
+                       progress: Callable[[str], None] | None = print, full: bool = False
                        ) -> tuple[list[dict], go.Figure]:
     """Train each algorithm on the same data split and seed (:func:`lab_settings`, then
     ``settings[name]``), one after the other; returns one row per algorithm (test accuracy
     under the honest read-out, validation accuracy per epoch, decision time, spikes per
-    sample, training wall time) and :func:`snnviz.viz.learning.build_compare` of them."""
+    sample, training wall time) and :func:`snnviz.viz.learning.build_compare` of them.
+
+    ``full=True``: all of MNIST (``SNNVIZ_DATA`` must point at the data sets) with the
+    epochs and options of :data:`FULL_RUNS`, for every algorithm."""
+    if full:
+        _need_data("mnist")
+        dataset = "mnist"
     rows = []
     for name in algorithms:
-        over = lab_settings(name, **(settings or {}).get(name, {}))
+        if full:
+            base = {k: v for k, v in FULL_RUNS.get(name, {}).items() if k != "dataset"}
+        else:
+            base = lab_settings(name)
+        over = {**base, **(settings or {}).get(name, {})}
         cfg = make_run_config(name, dataset, seed=seed, overrides=over)
         trainer = make_trainer(cfg)
         t0 = time.perf_counter()
@@ -842,6 +887,13 @@ def proxy_baselines(proxy_lab: TrainingLab, ann_lab: TrainingLab | None = None,
 
 
 # ---------------------------------------------------------------------- final cell -----
+def _need_data(dataset: str) -> None:
+    if resolve_data_root(None) is None:
+        raise ValueError(f"the full {dataset} run needs the data sets: set SNNVIZ_DATA to "
+                         "the folder holding them (torchvision layout, see the README) and "
+                         "restart the kernel, or keep FULL = False")
+
+
 def final_run(algorithm: str, full: bool = False, seed: int = 0, **settings: Any
               ) -> TrainingLab:
     """The closing run of a notebook, through the same API as the rest.
@@ -858,10 +910,7 @@ def final_run(algorithm: str, full: bool = False, seed: int = 0, **settings: Any
         return lab
     spec = {**FULL_RUNS.get(algorithm, {"dataset": "mnist", "epochs": 10}), **settings}
     dataset = spec.pop("dataset")
-    if resolve_data_root(None) is None:
-        raise ValueError(f"the full {dataset} run needs the data sets: set SNNVIZ_DATA to "
-                         "the folder holding them (torchvision layout, see the README) and "
-                         "restart the kernel, or keep FULL = False")
+    _need_data(dataset)
     lab = TrainingLab(algorithm, dataset, overrides=spec, seed=seed, threaded=True)
     lab.start()
     return lab

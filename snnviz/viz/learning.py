@@ -17,11 +17,17 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from snnviz.viz.figures import THEME, _figure
-from snnviz.viz.update import _f, _note, _restyle, layer_names
+from snnviz.viz.update import _note, _restyle, layer_names
 
 __all__ = ["neuron_potential", "neuron_fire_time", "build_neuron", "patch_neuron",
            "build_displacement", "patch_displacement", "build_twin", "patch_twin",
            "build_acc_vs_t", "patch_acc_vs_t", "build_compare", "patch_compare"]
+
+
+def _f(a: Any) -> np.ndarray:
+    """Contiguous float64 copy (widgets send arrays as binary buffers, which must be
+    contiguous; a column of a 2-D array is not)."""
+    return np.ascontiguousarray(a, dtype=np.float64)
 
 
 # ------------------------------------------------------------------ one IF neuron ------
@@ -145,7 +151,7 @@ def patch_displacement(fig: go.Figure, steps: np.ndarray, mean_abs: np.ndarray,
     mean_abs = mean_abs.reshape(len(steps), -1) if mean_abs.size else np.zeros((0, n_layers))
     for i in range(n_layers):
         y = mean_abs[:, i] if i < mean_abs.shape[1] else _f([])
-        changes[i] = {"x": _f(steps)[: len(y)], "y": y}
+        changes[i] = {"x": _f(steps)[: len(y)], "y": _f(y)}
     if extra and "disp_edges" in extra:
         edges = _f(extra["disp_edges"])
         mid = (edges[:-1] + edges[1:]) / 2

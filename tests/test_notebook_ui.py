@@ -2,6 +2,7 @@
 fake button clicks, a few training steps, invalid values, and data in the FigureWidgets."""
 
 import asyncio
+import json
 import math
 
 import numpy as np
@@ -179,3 +180,20 @@ def test_lab_settings_and_full_runs_need_data(monkeypatch):
     monkeypatch.delenv("SNNVIZ_DATA", raising=False)
     with pytest.raises(ValueError, match="SNNVIZ_DATA"):
         nb.final_run("s4nn", full=True)
+
+
+def test_widget_messages_carry_contiguous_arrays_and_no_nan(monkeypatch):
+    """Kernels send 1-D arrays as binary buffers (must be contiguous) and other arrays as
+    JSON (no NaN allowed): the notebook's FigureWidget makes both hold."""
+    sent = []
+    monkeypatch.setattr(go.FigureWidget, "_send_restyle_msg",
+                        lambda self, data, trace_indexes=None, source_view_id=None:
+                        sent.append(data))
+    fig = nb.FigureWidget(go.Figure([go.Scatter(), go.Heatmap()]))
+    a = np.arange(12.0).reshape(3, 4)
+    a[0, 0] = np.nan
+    fig.plotly_restyle({"x": [a[:, 1]], "y": [a[:, 2]]}, [0])
+    fig.plotly_restyle({"z": [a]}, [1])
+    assert all(v.flags.c_contiguous for v in (sent[0]["x"][0], sent[0]["y"][0]))
+    assert sent[1]["z"][0][0][0] is None and sent[1]["z"][0][2][3] == 11.0
+    json.dumps(sent[1], allow_nan=False)

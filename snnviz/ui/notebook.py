@@ -33,6 +33,7 @@ import asyncio
 import dataclasses
 import html
 import logging
+import math
 import os
 import threading
 import time
@@ -159,12 +160,19 @@ class InlineWorker(TrainingWorker):
 
 
 def _contiguous(obj: Any) -> Any:
+    """Arrays as the widget protocol can carry them: 1-D numeric arrays go as binary
+    buffers (made contiguous); Plotly sends other arrays as JSON lists, where NaN is not
+    valid JSON: there (and in float scalars) NaN becomes None, Plotly's gap."""
     if isinstance(obj, np.ndarray):
+        if obj.dtype.kind == "f" and obj.ndim != 1 and not np.isfinite(obj).all():
+            return np.where(np.isfinite(obj), obj, None).tolist()
         return np.ascontiguousarray(obj)
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
     if isinstance(obj, dict):
         return {k: _contiguous(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)) and any(isinstance(v, (np.ndarray, dict, list, tuple))
-                                              for v in obj):
+    if isinstance(obj, (list, tuple)) and any(isinstance(v, (np.ndarray, dict, list, tuple,
+                                                             float)) for v in obj):
         return type(obj)(_contiguous(v) for v in obj)
     return obj
 

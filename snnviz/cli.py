@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument("--algorithm", required=True)
     s.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
-                   help="values of one setting (repeatable); see below")
+                   help="values of one setting (repeatable); see above")
     s.add_argument("--out", required=True, help="sweep folder: one run folder per point, "
                    "logs/, results.md, results.csv")
     s.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1)")
@@ -154,11 +154,26 @@ def _prepare_out(args: argparse.Namespace, cfg) -> Path:
     return out
 
 
+def _with_defaults(old: dict, cfg) -> dict:
+    """A stored run config with the fields added to snnviz since it was written filled in
+    with their defaults, so that a run from an older version resumes when nothing changed."""
+    import dataclasses
+
+    for section in ("train", "data", "algo"):
+        obj = getattr(cfg, section, None)
+        if obj is None or not isinstance(old.get(section), dict):
+            continue
+        defaults = {f.name: f.default for f in dataclasses.fields(obj)
+                    if f.default is not dataclasses.MISSING}
+        old[section] = {**defaults, **old[section]}
+    return old
+
+
 def _resume_state(out: Path, cfg) -> dict:
     from snnviz.training.checkpoint import load_checkpoint
 
     state = load_checkpoint(out / "checkpoint.pt")
-    old = dict(state["config"])
+    old = _with_defaults(dict(state["config"]), cfg)
     new = cfg.to_dict()
     old_train = dict(old.get("train", {}), epochs=None)
     new_train = dict(new["train"], epochs=None)

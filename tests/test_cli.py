@@ -273,3 +273,20 @@ def test_compare_runs_with_proxy_baselines_and_threads(tmp_path, capsys):
 def test_threads_must_be_positive(capsys):
     assert main(["train", "--algorithm", "s4nn", "--threads", "0"]) == 2
     assert "--threads must be >= 1" in capsys.readouterr().err
+
+
+def test_resume_a_run_written_before_a_field_existed(tmp_path, capsys):
+    """A checkpoint whose stored config lacks a field added later (here lr_decay) resumes
+    when the field is at its default, and is refused when the user changes it."""
+    from snnviz.training.checkpoint import load_checkpoint, save_checkpoint
+
+    out = _trained(tmp_path)
+    state = load_checkpoint(out / "checkpoint.pt")
+    del state["config"]["train"]["lr_decay"]
+    save_checkpoint(state, out / "checkpoint.pt")
+    assert main(["train", "--algorithm", "s4nn", *SMALL, "--out", str(out), "--resume",
+                 "--set", "lr_decay=0.5", "--epochs", "2"]) == 2
+    assert "lr_decay: 1.0 -> 0.5" in capsys.readouterr().err
+    assert main(["train", "--algorithm", "s4nn", *SMALL, "--epochs", "2", "--out", str(out),
+                 "--resume", "--quiet"]) == 0
+    assert json.loads((out / "result.json").read_text())["epochs_run"] == 2

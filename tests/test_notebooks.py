@@ -14,7 +14,8 @@ from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 WIDGET = "application/vnd.jupyter.widget-view+json"
-CELL_TIMEOUT = 600            # seconds per cell: a bound on a hung kernel
+CELL_TIMEOUT = 600            # seconds per cell: a bound on a hung kernel, not a speed check
+NOTEBOOK_TIMEOUT = 900        # seconds per notebook (kernel start included for the first)
 
 
 def test_there_are_notebooks():
@@ -57,6 +58,7 @@ def kernel():
             yield client
 
 
+@pytest.mark.timeout(NOTEBOOK_TIMEOUT)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_runs_top_to_bottom(path, kernel):
     nb = nbformat.read(path, as_version=4)

@@ -14,6 +14,7 @@ link could not use are listed in the card.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -28,6 +29,8 @@ from snnviz.ui.dashboard.extensions import Extension
 from snnviz.ui.explore.common import PRESENTER_FONT, color, info_toggle
 
 __all__ = ["PolicyCard", "ShareCard", "PRESENTER_CSS", "app_state"]
+
+log = logging.getLogger(__name__)
 
 _CHOICES = {f: EvalPolicy.__dataclass_fields__[f].metadata["choices"]
             for f in ("no_spike", "ties")}
@@ -261,6 +264,7 @@ class ShareCard(Extension):
         try:
             st = app_state(self.app, bool(self.present.value), self.state.hidden)
         except Exception:   # a half-built form during a reset: try again at the next refresh
+            log.debug("state not readable yet", exc_info=True)
             return
         q = encode_state(st)
         if q == self.query:
@@ -269,10 +273,14 @@ class ShareCard(Extension):
         loc = pn.state.location
         base = ""
         if loc is not None and getattr(loc, "pathname", ""):
-            base = f"{loc.protocol}//{loc.host}{loc.pathname}"
-            if loc.search != "?" + q:
-                loc.search = "?" + q
+            port = f":{loc.port}" if getattr(loc, "port", "") else ""
+            base = f"{loc.protocol}//{loc.hostname}{port}{loc.pathname}"
         self.link.value = f"{base}?{q}"
+        if loc is not None and getattr(loc, "pathname", "") and loc.search != "?" + q:
+            try:
+                loc.search = "?" + q
+            except Exception:   # the link box still shows the state
+                log.exception("could not update the page's URL")
 
     # ------------------------------------------------------------------ presenter ------
     def _controls(self) -> dict[str, list[Any]]:

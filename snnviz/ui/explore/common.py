@@ -29,17 +29,27 @@ def _math(content: str, opts: dict) -> str:
 
 
 def _dollarmath(md: Any) -> None:
-    """markdown-it plugin: keep ``$...$`` / ``$$...$$`` verbatim for KaTeX (bundled with
-    Panel, rendered in the browser) instead of letting Markdown eat the backslashes."""
+    """markdown-it plugin: keep ``$...$`` / ``$$...$$`` verbatim for KaTeX instead of letting
+    Markdown eat the backslashes."""
     from mdit_py_plugins.dollarmath import dollarmath_plugin
 
     dollarmath_plugin(md, renderer=_math, allow_space=True, allow_digits=True,
                       double_inline=True)
 
 
-def math_markdown(text: str, **kw: Any) -> pn.pane.Markdown:
-    """A Markdown pane whose LaTeX survives to the browser."""
-    return pn.pane.Markdown(text, plugins=[_dollarmath], **kw)
+def markdown_html(text: str) -> str:
+    """Markdown with LaTeX -> HTML whose math is still delimited by dollars."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark")
+    _dollarmath(md)
+    return md.render(text)
+
+
+def math_markdown(text: str, **kw: Any) -> pn.pane.LaTeX:
+    """Markdown with ``$...$`` / ``$$...$$`` equations, rendered in the browser by KaTeX
+    (bundled with Panel and served by the dashboard itself, so it works offline)."""
+    return pn.pane.LaTeX(markdown_html(text), renderer="katex", **kw)
 
 
 def info_toggle(key: str) -> pn.Column:
@@ -49,7 +59,7 @@ def info_toggle(key: str) -> pn.Column:
                          css_classes=["snnviz-explain"],
                          styles={"background": "#f3f4f6", "border-radius": "6px",
                                  "padding": "0 10px"})
-    button = pn.widgets.Toggle(**label("\u24d8 What am I looking at?"), value=False, width=210,
+    button = pn.widgets.Toggle(**label("What am I looking at?"), value=False, width=210,
                                **color("light"), css_classes=["snnviz-explain-toggle"])
     button.param.watch(lambda e: setattr(text, "visible", bool(e.new)), "value")
     return pn.Column(button, text, sizing_mode="stretch_width", margin=0)

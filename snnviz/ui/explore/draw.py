@@ -115,7 +115,10 @@ class DrawTab(Extension):
         raster.layout.title.text = "Spikes of your drawing, layer by layer"
         self.panes["race"].object = race
         self.panes["raster"].object = raster
-        self.panes["input"].object = vf.build_input(sv.image, sv.probe)
+        inp = vf.build_input(sv.image, sv.probe)
+        spiked = int((np.asarray(sv.probe.t_in) < sv.probe.t_max).sum())
+        inp.layout.title.text = f"What the network sees: your drawing, {spiked} pixels spike"
+        self.panes["input"].object = inp
         self.info.object = (f"**{outcome_text(sv).capitalize()}.** Weights after trainer "
                             f"step {net.step} of the {net.algorithm} run; draw again or press "
                             "the button to use newer weights.")

@@ -49,8 +49,8 @@ class SandboxTab(Extension):
         self.neuron = pn.widgets.IntInput(**label("neuron"), value=0, start=0, width=100)
         self.threshold = pn.widgets.FloatInput(**label("threshold \u03b8"), value=1.0,
                                                step=1.0, width=130)
-        self.input = pn.widgets.IntInput(**label("incoming weight from input"), value=0,
-                                         start=0, width=190)
+        self.input = pn.widgets.IntInput(**label("weight from input"), value=0,
+                                         start=0, width=150)
         self.weight = pn.widgets.FloatInput(**label("weight w"), value=0.0, step=1.0,
                                             width=130)
         self.pixel = pn.widgets.IntInput(**label("input pixel"), value=0, start=0, width=110)
@@ -116,8 +116,9 @@ class SandboxTab(Extension):
         names = layer_names(n)
         self._quiet = True
         try:
-            self.layer.options = {name: i for i, name in enumerate(names)}
-            if self.layer.value not in self.layer.options.values():
+            options = {name: i for i, name in enumerate(names)}
+            if self.layer.options != options:        # a new network: start at the output
+                self.layer.options = options
                 self.layer.value = n - 1
             self.pixel.end = int(self.image.size) - 1
         finally:

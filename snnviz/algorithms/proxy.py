@@ -442,9 +442,8 @@ def _step(p: Params, x: torch.Tensor, y: torch.Tensor, cfg: ProxyConfig, reduce=
                           lambda out: substitute(out, yt, K, n_all)[1], allsum)
         loss = substitute(ann.out, yt, K)[0]
     if reduce is not None:                  # the whole batch's gradient: sum of the parts
-        flat = _trainable(grads)
-        grads = _split([s.to(g.dtype) for s, g in zip(reduce.sum_exact(list(flat)), flat,
-                                                      strict=True)], p)
+        flat = list(_trainable(grads))          # summed in their own precision, as DDP
+        grads = _split(reduce.sum_exact(flat, wire=flat[0].dtype), p)
     # 4. Adam on the shared parameters (and the ANN's new running statistics)
     new = update(p._replace(ann_mean=ann.mean, ann_var=ann.var), grads, cfg)
     counts = snn.counts if snn is not None else torch.zeros(B, K, device=xi.device)

@@ -47,10 +47,24 @@ def init_from_env(device: str = "cpu") -> DistContext | None:
     if world <= 1:
         return None
     backend = "nccl" if device == "cuda" else "gloo"
+    if backend == "nccl":                   # one GPU per process: "cuda" = this rank's GPU
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if local >= torch.cuda.device_count():
+            raise ValueError(f"process with LOCAL_RANK={local} has no GPU of its own (this "
+                             f"node has {torch.cuda.device_count()}): start at most that many "
+                             "processes per node (--nproc-per-node)")
+        torch.cuda.set_device(local)
     if not dist.is_initialized():
         timeout = timedelta(seconds=float(os.environ.get("SNNVIZ_DIST_TIMEOUT", "120")))
         dist.init_process_group(backend, timeout=timeout)
     return DistContext(dist.get_rank(), dist.get_world_size(), backend)
+
+
+def _wire() -> torch.device:
+    """Where collective buffers live: nccl reduces GPU tensors only, gloo CPU tensors."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
 
 
 def shard(idx: torch.Tensor, ctx: DistContext) -> torch.Tensor:
@@ -91,13 +105,15 @@ class Reduce:
             out[name] = tuple(parts) if isinstance(value, tuple) else parts[0]
         return type(grads)(**out)
 
-    def sum_exact(self, tensors: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Element-wise sums over all ranks, in float64, of a list of tensors (one
-        collective); returned as float64 tensors of the same shapes on the same devices."""
+    def sum_exact(self, tensors: list[torch.Tensor], wire: torch.dtype = torch.float64
+                  ) -> list[torch.Tensor]:
+        """Element-wise sums over all ranks of a list of tensors (one collective, summed in
+        ``wire`` precision, float64 by default); returned in ``wire`` precision with the
+        same shapes, on the same devices."""
         if not tensors:
             return []
-        dev = tensors[0].device
-        flat = torch.cat([t.detach().to(dev, torch.float64).reshape(-1) for t in tensors])
+        dev = _wire()
+        flat = torch.cat([t.detach().to(dev, wire).reshape(-1) for t in tensors])
         dist.all_reduce(flat, op=dist.ReduceOp.SUM)
         out, k = [], 0
         for t in tensors:
@@ -127,7 +143,9 @@ def sum_arrays(arrays: list[np.ndarray]) -> list[np.ndarray]:
     if not arrays:
         return arrays
     flat = torch.from_numpy(np.concatenate([np.asarray(a, np.float64).ravel() for a in arrays]))
+    flat = flat.to(_wire())
     dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    flat = flat.cpu()
     out, k = [], 0
     for a in arrays:
         n = np.asarray(a).size

@@ -24,7 +24,7 @@ from snnviz.ui.dashboard import Extension, register_extension, unregister_extens
 from snnviz.ui.panel_app import FigurePane, LoopBudget, TrainingApp  # noqa: E402
 from snnviz.viz import build_curves, build_race, patch_curves, patch_race  # noqa: E402
 
-TINY = {"hidden": "12", "online_chunk": 20, "epochs": 3, "every": 2}
+TINY = {"hidden": "12", "online_chunk": 20, "epochs": 100, "every": 2}   # never ends in a test
 
 
 def until(app, cond, timeout=60.0):
@@ -40,7 +40,8 @@ def until(app, cond, timeout=60.0):
 
 @pytest.fixture
 def app():
-    a = TrainingApp("s4nn", "synthetic", overrides=TINY, loop_budget=LoopBudget(share=1e9))
+    a = TrainingApp("s4nn", "synthetic", overrides=TINY, loop_budget=LoopBudget(share=1e9),
+                    worker_nice=0)
     until(a, lambda: a._snap.run is not None)
     yield a
     a.close()
@@ -268,3 +269,124 @@ def test_loop_budget_limits_the_refresh_share():
     assert not budget.allow()
     time.sleep(0.5)
     assert budget.allow()                        # spent time decays
+
+
+# Tiny settings per algorithm: a few trainer steps per epoch, a validation pass each epoch.
+SMALL = {"online_chunk": 20, "epochs": 2, "every": 1, "train_size": 60, "val_size": 20,
+         "test_size": 20}
+PER_ALGORITHM = {
+    "s4nn": {"hidden": "12"},
+    "bs4nn": {"hidden": "40"},
+    "stidi-bp": {"hidden": "12"},
+    "stidi-bp-conv": {"channels": "2,4"},
+    "stidi-bp-conv-binary": {"channels": "4,8"},
+    "proxy": {"batch_size": 20},
+}
+EXPECTED_VIEWS = {
+    "s4nn": {"decision_time"}, "bs4nn": {"decision_time", "flips"},
+    "stidi-bp": {"decision_time", "displacement"},
+    "stidi-bp-conv": {"decision_time", "displacement"},
+    "stidi-bp-conv-binary": {"decision_time", "displacement", "flips"},
+    "proxy": {"twin", "ann_snn", "time_steps"},
+}
+SPECIFIC = set().union(*EXPECTED_VIEWS.values())
+
+
+def _settle(app, timeout=60.0):
+    """Tick until the worker is paused and its queue is drained."""
+    until(app, lambda: not app.worker.running and len(app.queue) == 0, timeout)
+    app._tick()
+
+
+@pytest.mark.parametrize("name", sorted(PER_ALGORITHM))
+def test_each_algorithm_start_pause_step_reset_switch(name):
+    assert set(PER_ALGORITHM) == set(ALGORITHMS)
+    app = TrainingApp("s4nn", "synthetic", overrides=TINY, loop_budget=LoopBudget(share=1e9),
+                      worker_nice=0)
+    try:
+        until(app, lambda: app.snapshot.run is not None)
+        app.algorithm.value = name                                     # switch
+        for field, value in {**SMALL, **PER_ALGORITHM[name]}.items():
+            w = app.form.widgets.get(field)
+            if w is not None:
+                w.value = str(value) if isinstance(w, pn.widgets.TextInput) else value
+        app.reset()
+        assert not app.message.visible, app.message.object
+        until(app, lambda: app.snapshot.run is not None and app.snapshot.run.algorithm == name)
+        shown = {v.key for v in app._views}
+        assert shown & SPECIFIC == EXPECTED_VIEWS[name]
+        assert all(app.live[k] in _panes(app.training) for k in shown)
+        app.start()
+        until(app, lambda: (app.snapshot.val is not None and app.snapshot.step.size >= 2)
+              or app.snapshot.status not in ("empty", "running"), timeout=120)
+        assert app.snapshot.status in ("running", "ok"), app.status_text
+        until(app, lambda: bool(app.snapshot.derived))                # derived after val
+        app.pause()
+        _settle(app)
+        n = app.recorder.snapshot().step.size
+        assert app.live["curves"].object.data[0].x.size == n
+        conf = app.live["confusion"].object
+        assert conf.data[0].z is not None and "accuracy" in conf.layout.title.text
+        _check_specific_views(app, name)
+        if not app.worker.finished:
+            app.step()
+            until(app, lambda: app.recorder.snapshot().step.size == n + 1
+                  or app.recorder.snapshot().status != "running")
+        app.reset()
+        assert app.snapshot.step.size == 0
+        until(app, lambda: app.snapshot.run is not None)
+        assert app.live["curves"].object.data[0].x.size == 0
+        assert not app.message.visible, app.message.object
+    finally:
+        app.close()
+
+
+def _panes(obj):
+    out = [obj]
+    for child in getattr(obj, "objects", []):
+        out.extend(_panes(child))
+    return out
+
+
+def _check_specific_views(app, name):
+    snap = app.snapshot
+    if "decision_time" in EXPECTED_VIEWS[name]:
+        fig = app.live["decision_time"].object
+        acc, decided = (np.asarray(fig.data[i].y, dtype=float) for i in (0, 1))
+        assert acc.size == snap.run.config["algo"]["t_max"] and (np.diff(acc) >= 0).all()
+        assert (acc <= decided + 1e-12).all() and "validation samples" in fig.layout.title.text
+    if "displacement" in EXPECTED_VIEWS[name]:
+        fig = app.live["displacement"].object
+        n_layers = len(snap.run.layer_sizes) - 1
+        requested, realised = fig.data[0], fig.data[n_layers]
+        assert np.asarray(requested.x).size >= 1 and np.asarray(realised.x).size >= 1
+        assert np.asarray(fig.data[2 * n_layers].y).sum() == pytest.approx(1.0)
+    if "flips" in EXPECTED_VIEWS[name]:
+        assert app.live["flips"].visible and app.live["flips"].object.data[0].x.size >= 2
+    if name == "proxy":
+        twin = app.live["twin"].object
+        assert np.asarray(twin.data[0].x).size > 0 and list(twin.data[-1].x) == [0.0, 1.0]
+        accs = app.live["ann_snn"].object
+        assert np.asarray(accs.data[1].y).size == snap.step.size              # ANN line
+        steps = app.live["time_steps"].object
+        t_max = snap.run.config["algo"]["t_max"]
+        assert np.asarray(steps.data[0].y).size == t_max                     # validation
+
+
+def test_bad_values_for_every_algorithm_show_a_message():
+    app = TrainingApp("s4nn", "synthetic", overrides=TINY, loop_budget=LoopBudget(share=1e9),
+                      worker_nice=0)
+    try:
+        for name in ALGORITHMS:
+            app.algorithm.value = name
+            w = app.form.widgets
+            bad = "abc" if "hidden" in w and name != "stidi-bp-conv" else None
+            field = "hidden" if bad else "t_max"
+            w[field].value = bad if bad else -5
+            assert app.message.visible and app.start_button.disabled, name
+            app.start()                                               # refused, no traceback
+            assert app.worker is None or not app.worker.running
+            w[field].value = "12" if bad else 64
+            assert not app.message.visible, (name, app.message.object)
+    finally:
+        app.close()

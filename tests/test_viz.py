@@ -197,3 +197,90 @@ def test_patchers_work_on_figure_widgets():
     widget = go.FigureWidget(viz.build_curves(make_snapshot(steps=2)))
     viz.patch_curves(widget, make_snapshot(steps=6))
     assert len(widget.data[0].x) == 6
+
+
+# ------------------------------------------------------------------ algorithm views ----
+EDGES = np.array([-np.inf, -4, -1, 1, 4, np.inf])
+
+
+def stidi_snapshot(steps=6) -> Snapshot:
+    """Two layers; the realised displacement is measured on even steps only."""
+    rec = Recorder(RecordSpec(history=100))
+    rec(RunStart("stidi-bp", "synthetic", {"algo": {"t_max": T_MAX}, "train": {"epochs": 1}},
+                 (16, 5, 3), CLASSES, 40, 10, 10, 0))
+    for s in range(steps):
+        extra = {"disp_edges": EDGES, "disp_requested_mean_abs": np.array([2.0 + s, 1.0]),
+                 "disp_requested_hist": np.array([[0, 1, 2, 1, 0], [1, 1, 0, 0, 2]])}
+        if s % 2 == 0:
+            extra.update({"disp_realised_samples": 3,
+                          "disp_realised_mean_abs": np.array([1.0 + s, 0.5]),
+                          "disp_realised_hist": np.array([[0, 0, 3, 0, 0], [0, 1, 1, 1, 0]])})
+        rec(BatchEnd(s, 0, 10, 10 * (s + 1), 60, 0.5, 0.5, 0.5, 0.0, (), 100.0, None, extra))
+    return rec.snapshot()
+
+
+def test_stidi_displacement_requested_vs_realised_per_layer():
+    snap = stidi_snapshot()
+    fig = viz.build_stidi_displacement(snap)
+    assert len(fig.data) == 8                        # 2 layers x (requested, realised) x 2
+    np.testing.assert_array_equal(ys(fig, 0), [2, 3, 4, 5, 6, 7])        # requested, hidden
+    np.testing.assert_array_equal(np.asarray(fig.data[2].x, float), [0, 2, 4])  # realised
+    np.testing.assert_array_equal(ys(fig, 2), [1, 3, 5])
+    assert fig.data[4].type == "bar" and list(fig.data[4].x)[0] == "< -4"
+    np.testing.assert_allclose(ys(fig, 4), [0, 0.25, 0.5, 0.25, 0])        # last step, shares
+    assert ys(fig, 6).size == 0                      # the last step (odd) measured nothing
+    assert "realised" in fig.layout.title.text
+    again = viz.patch_stidi_displacement(fig, stidi_snapshot(steps=5))
+    assert again is fig and ys(fig, 0).size == 5 and ys(fig, 6).sum() == pytest.approx(1)
+    empty = viz.build_stidi_displacement(Snapshot(), n_layers=2)
+    assert ys(empty, 0).size == 0 and any(a.text for a in empty.layout.annotations)
+    pio.to_json(fig)
+
+
+def test_twin_scatter_has_the_identity_line():
+    extra = {"twin_ann": (np.array([[0.0, 2.0, 4.0]]), np.array([[1.0, 3.0]])),
+             "twin_rate": (np.array([[0.0, 0.5, 1.0]]), np.array([[0.4, 1.0]])), "thr": 2.0}
+    fig = viz.build_twin_scatter(extra, n_layers=2)
+    assert len(fig.data) == 3 and fig.data[-1].name == "identity"
+    np.testing.assert_allclose(np.asarray(fig.data[0].x, float), [0, 1, 2])   # a / thr
+    np.testing.assert_allclose(ys(fig, 1), [0.4, 1.0])
+    assert list(fig.data[-1].x) == [0.0, 1.0] and list(fig.data[-1].y) == [0.0, 1.0]
+    assert fig.layout.title.text.endswith("0.167, 0.050")      # mean distance per layer
+    assert viz.patch_twin_scatter(fig, None) is fig and ys(fig, 0).size == 0
+    pio.to_json(fig)
+
+
+def test_ann_snn_accuracy_and_levels():
+    rec = Recorder(RecordSpec(history=100))
+    rec(RunStart("proxy", "synthetic", {"algo": {"t_max": 5}}, (16, 3), CLASSES, 4, 1, 1, 0))
+    for s in range(4):
+        rec(BatchEnd(s, 0, 1, s + 1, 4, 0.1, 0.25 * s, 0.5, 0.0, (), 1.0, None,
+                     {"ann_accuracy": 1.0}))
+    snap = rec.snapshot()
+    fig = viz.build_ann_snn_accuracy(snap)
+    viz.patch_ann_snn_accuracy(fig, snap, levels={"ANN val": 0.8, "SNN val": float("nan")},
+                               smooth=1.0)
+    np.testing.assert_allclose(ys(fig, 0), [0, 0.25, 0.5, 0.75])             # SNN, unsmoothed
+    np.testing.assert_allclose(ys(fig, 1), [1, 1, 1, 1])                     # ANN
+    assert len(fig.layout.shapes) == 1 and fig.layout.shapes[0].y0 == 0.8    # NaN level left out
+    assert any(a.text == "ANN val 80.0%" for a in fig.layout.annotations)
+    pio.to_json(fig)
+
+
+def test_decision_time_curves_and_figure():
+    from snnviz.ui.dashboard.derive import decision_time_curves
+    t_out = np.array([[2, 5, 9], [3, 1, 9], [9, 9, 9], [4, 4, 9]])     # t_max 9
+    correct = np.array([True, False, False, False])                     # last: a tie
+    d = decision_time_curves(t_out, correct, 9)
+    np.testing.assert_allclose(d["accuracy"], [0, 0, .25, .25, .25, .25, .25, .25, .25])
+    np.testing.assert_allclose(d["decided"], [0, .25, .5, .5, .75, .75, .75, .75, .75])
+    fig = viz.build_decision_time(("correct by t", "decided by t"), t_max=9)
+    assert ys(fig, 0).size == 0
+    viz.patch_decision_time(fig, {"correct by t": d["accuracy"], "decided by t": d["decided"]},
+                            levels={"validation accuracy": 0.25}, title="t")
+    np.testing.assert_allclose(np.asarray(fig.data[0].x, float), np.arange(9))
+    np.testing.assert_allclose(ys(fig, 1), d["decided"])
+    viz.patch_decision_time(fig, {"correct by t": [0.5, 1.0]}, start=1)
+    np.testing.assert_allclose(np.asarray(fig.data[0].x, float), [1, 2])
+    assert ys(fig, 1).size == 0 and fig.layout.title.text == "t"
+    pio.to_json(fig)

@@ -30,7 +30,8 @@ from snnviz.viz.update import layer_names
 __all__ = [
     "THEME", "layer_names", "tile_rows", "build_curves", "build_sign_flips", "build_race",
     "build_membrane", "build_raster", "build_spike_hist", "build_confusion", "build_input",
-    "build_weight_hist", "build_weight_tiles",
+    "build_weight_hist", "build_weight_tiles", "build_stidi_displacement",
+    "build_twin_scatter", "build_ann_snn_accuracy", "build_decision_time",
 ]
 
 THEME: dict[str, Any] = {
@@ -280,4 +281,94 @@ def build_weight_tiles(tiles: np.ndarray | None, theme: dict = THEME, mode: str 
                              zmid=0 if diverging else None, hoverongaps=False,
                              colorbar={"title": mode}))
     up.patch_weight_tiles(fig, tiles, title=title)
+    return fig
+
+
+def build_stidi_displacement(snap: Snapshot, n_layers: int | None = None, theme: dict = THEME
+                             ) -> go.Figure:
+    """STiDi-BP: requested vs realised spike-time displacement per layer, over trainer steps
+    (left) and the last step's distribution (right); see
+    :func:`snnviz.viz.update.patch_stidi_displacement`."""
+    n = n_layers if n_layers is not None else (
+        len(snap.run.layer_sizes) - 1 if snap.run is not None else 2)
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12, column_widths=(0.55, 0.45),
+                        subplot_titles=("mean |displacement| per step", "last step"))
+    _figure(theme, "Spike-time displacement: requested vs realised", fig=fig,
+            barmode="group", legend={"orientation": "h", "y": -0.3, "x": 0})
+    pal = theme["palette"]
+    names = layer_names(max(n, 1))
+    for i, name in enumerate(names):
+        fig.add_trace(go.Scatter(name=f"{name} requested", legendgroup=name, mode="lines",
+                                 line={"width": 1.5, "color": pal[i % len(pal)]}), 1, 1)
+    for i, name in enumerate(names):
+        fig.add_trace(go.Scatter(name=f"{name} realised", legendgroup=name, mode="markers",
+                                 marker={"size": 6, "symbol": "circle-open",
+                                         "color": pal[i % len(pal)]}), 1, 1)
+    for i, name in enumerate(names):
+        fig.add_trace(go.Bar(name=f"{name} requested", legendgroup=name, showlegend=False,
+                             marker={"color": pal[i % len(pal)]}, opacity=0.85), 1, 2)
+    for i, name in enumerate(names):
+        fig.add_trace(go.Bar(name=f"{name} realised", legendgroup=name, showlegend=False,
+                             marker={"color": pal[i % len(pal)], "pattern": {"shape": "/"}},
+                             opacity=0.45), 1, 2)
+    fig.update_xaxes(title_text="trainer step", row=1, col=1)
+    fig.update_yaxes(title_text="steps", rangemode="tozero", row=1, col=1)
+    fig.update_xaxes(title_text="displacement (steps; > 0: fire later)", type="category",
+                     row=1, col=2)
+    fig.update_yaxes(title_text="share", tickformat=".0%", rangemode="tozero", row=1, col=2)
+    up.patch_stidi_displacement(fig, snap)
+    return fig
+
+
+def build_twin_scatter(extra: dict | None, n_layers: int = 2, theme: dict = THEME
+                       ) -> go.Figure:
+    """Proxy learning: ANN activation / threshold against SNN rate of the same neurons, one
+    colour per layer, with the identity line (see
+    :func:`snnviz.viz.update.patch_twin_scatter`)."""
+    fig = _figure(theme, "ANN activation vs SNN rate",
+                  xaxis={"title": "ANN activation / threshold", "rangemode": "tozero"},
+                  yaxis={"title": "SNN rate (spikes / T)", "range": [-0.02, 1.05]},
+                  legend={"orientation": "h", "y": -0.25, "x": 0})
+    pal = theme["palette"]
+    for i, name in enumerate(layer_names(max(n_layers, 1))):
+        fig.add_trace(go.Scatter(name=name, mode="markers", opacity=0.6,
+                                 marker={"size": 5, "color": pal[i % len(pal)]}))
+    fig.add_trace(go.Scatter(name="identity", mode="lines",
+                             line={"dash": "dash", "color": theme["threshold"], "width": 1}))
+    up.patch_twin_scatter(fig, extra)
+    return fig
+
+
+def build_ann_snn_accuracy(snap: Snapshot, theme: dict = THEME) -> go.Figure:
+    """Proxy learning: ANN and SNN training accuracy per trainer step (moving averages),
+    validation levels (see :func:`snnviz.viz.update.patch_ann_snn_accuracy`)."""
+    fig = _figure(theme, "ANN vs SNN accuracy", xaxis={"title": "trainer step"},
+                  yaxis={"title": "training accuracy (moving average)", "range": [0, 1.02],
+                         "tickformat": ".0%"},
+                  legend={"orientation": "h", "y": -0.25, "x": 0})
+    fig.add_trace(go.Scatter(name="SNN", mode="lines", line={"width": 1.8,
+                                                              "color": theme["accent"]}))
+    fig.add_trace(go.Scatter(name="ANN", mode="lines", line={"width": 1.8, "dash": "dash",
+                                                              "color": theme["bad"]}))
+    up.patch_ann_snn_accuracy(fig, snap)
+    return fig
+
+
+def build_decision_time(names: Sequence[str], theme: dict = THEME, *,
+                        title: str = "Accuracy vs decision time",
+                        x_title: str = "output read at time step", t_max: int | None = None
+                        ) -> go.Figure:
+    """One line per named curve of accuracy against the time the output is read (see
+    :func:`snnviz.viz.update.patch_decision_time`)."""
+    xaxis: dict[str, Any] = {"title": x_title}
+    if t_max:
+        xaxis["range"] = [0, t_max]
+    fig = _figure(theme, title, xaxis=xaxis,
+                  yaxis={"title": "share of samples", "range": [0, 1.02], "tickformat": ".0%"},
+                  legend={"orientation": "h", "y": -0.25, "x": 0})
+    pal = theme["palette"]
+    for i, name in enumerate(names):
+        fig.add_trace(go.Scatter(name=name, mode="lines", line={"shape": "hv", "width": 1.8,
+                                 "color": pal[i % len(pal)]}))
+    up.patch_decision_time(fig, {})
     return fig

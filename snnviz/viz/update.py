@@ -26,7 +26,8 @@ from snnviz.training.events import EvalEnd, Probe, ProbeLayer
 __all__ = [
     "patch_curves", "patch_sign_flips", "patch_race", "patch_membrane", "patch_raster",
     "patch_spike_hist", "patch_confusion", "patch_input", "patch_weight_hist",
-    "patch_weight_tiles", "race_outcome", "layer_names", "thin",
+    "patch_weight_tiles", "race_outcome", "layer_names", "thin", "patch_stidi_displacement",
+    "patch_twin_scatter", "patch_ann_snn_accuracy", "patch_decision_time",
 ]
 
 _EMPTY = np.zeros(0)
@@ -355,4 +356,154 @@ def patch_weight_tiles(fig: go.Figure, tiles: np.ndarray | None, *,
         _restyle(fig, {0: {"z": None if tiles is None else _f(tiles)}})
         fig.layout.title.text = title
         _note(fig, "" if tiles is not None else "no weights yet")
+    return fig
+
+
+# ------------------------------------------------------------------ algorithm views ----
+def _bin_labels(edges: np.ndarray) -> list[str]:
+    """Category labels of histogram bins with (possibly infinite) ``edges``."""
+    def fmt(x: float) -> str:
+        return f"{x:g}"
+    out = []
+    for a, b in zip(edges[:-1], edges[1:]):
+        out.append(f"< {fmt(b)}" if not np.isfinite(a) else f">= {fmt(a)}" if not np.isfinite(b)
+                   else f"{fmt(a)}..{fmt(b)}")
+    return out
+
+
+def _shares(hist: Any) -> np.ndarray:
+    h = _f(hist)
+    return h / max(float(h.sum()), 1.0)
+
+
+def patch_stidi_displacement(fig: go.Figure, snap: Snapshot, max_points: int = 500
+                             ) -> go.Figure:
+    """STiDi-BP requested against realised spike-time displacement per layer.
+
+    Left: per trainer step, the mean magnitude of the requested displacement ``|T - t|``
+    (lines) and of the realised change of the re-run samples' spike times (markers; only
+    steps that measured it). Right: the last step's distribution of both (shares per bin).
+    Reads ``snap.step_extra`` (``disp_requested_mean_abs``, ``disp_realised_mean_abs``) and
+    ``snap.last.extra`` (``disp_edges``, ``disp_requested_hist``, ``disp_realised_hist``).
+    """
+    n = len(fig.data) // 4
+    keep = thin(len(snap.step), max_points)
+    step = _f(snap.step[keep])
+    req = snap.step_extra.get("disp_requested_mean_abs")
+    real = snap.step_extra.get("disp_realised_mean_abs")
+    extra = snap.last.extra if snap.last is not None else {}
+    changes: dict[int, dict[str, Any]] = {}
+    for i in range(n):
+        for k, series in ((0, req), (1, real)):
+            if series is not None and series.ndim == 2 and i < series.shape[1]:
+                y = _f(series[keep, i])
+                ok = np.isfinite(y)
+                changes[k * n + i] = {"x": step[ok], "y": y[ok]}
+            else:
+                changes[k * n + i] = {"x": _EMPTY, "y": _EMPTY}
+    edges = extra.get("disp_edges")
+    labels = _bin_labels(_f(edges)) if edges is not None else []
+    for k, key in ((2, "disp_requested_hist"), (3, "disp_realised_hist")):
+        hist = extra.get(key)
+        for i in range(n):
+            ok = hist is not None and i < len(hist) and len(labels) == np.shape(hist)[-1]
+            changes[k * n + i] = {"x": labels if ok else [],
+                                  "y": _shares(hist[i]) if ok else _EMPTY}
+    with fig.batch_update():
+        _restyle(fig, changes)
+        measured = extra.get("disp_realised_samples")
+        fig.layout.title.text = ("Spike-time displacement: requested vs realised"
+                                 + (f" (realised: {measured} re-run samples per step)"
+                                    if measured else ""))
+        _note(fig, "" if len(step) else "no training steps yet: press Start or Step")
+    return fig
+
+
+def patch_twin_scatter(fig: go.Figure, extra: dict | None) -> go.Figure:
+    """Proxy learning: per layer, each watched neuron's ANN activation divided by the SNN
+    threshold (x) against its SNN firing rate, spikes / T (y), for the step's first samples;
+    on the identity line the SNN matches its ANN twin (rates saturate at 1). Reads a proxy
+    step's ``BatchEnd.extra`` (``twin_ann``, ``twin_rate``, ``thr``)."""
+    n = len(fig.data) - 1
+    extra = extra or {}
+    ann, rate = extra.get("twin_ann", ()), extra.get("twin_rate", ())
+    thr = float(extra.get("thr", 1.0) or 1.0)
+    changes: dict[int, dict[str, Any]] = {}
+    gaps = []
+    for i in range(n):
+        if i < len(ann) and i < len(rate) and np.size(rate[i]):
+            a, r = _f(ann[i]).ravel() / thr, _f(rate[i]).ravel()
+            changes[i] = {"x": a, "y": r}
+            gaps.append(float(np.abs(np.minimum(a, 1.0) - r).mean()) if a.size else np.nan)
+        else:
+            changes[i] = {"x": _EMPTY, "y": _EMPTY}
+    changes[n] = {"x": _f([0.0, 1.0]), "y": _f([0.0, 1.0])}
+    with fig.batch_update():
+        _restyle(fig, changes)
+        fig.layout.title.text = "ANN activation vs SNN rate" + (
+            ": mean |min(a/thr, 1) - rate| " + ", ".join(f"{g:.3f}" for g in gaps)
+            if gaps else "")
+        _note(fig, "" if gaps else "no SNN rates yet (press Start or Step; the ann mode "
+                                   "simulates no SNN during training)")
+    return fig
+
+
+def _ema(y: np.ndarray, alpha: float) -> np.ndarray:
+    """Exponential moving average ignoring NaNs (NaN until the first finite value)."""
+    out, acc = np.full(len(y), np.nan), np.nan
+    for k, v in enumerate(y):
+        if np.isfinite(v):
+            acc = v if not np.isfinite(acc) else acc + alpha * (v - acc)
+        out[k] = acc
+    return out
+
+
+def patch_ann_snn_accuracy(fig: go.Figure, snap: Snapshot, levels: dict | None = None,
+                           max_points: int = 500, smooth: float = 0.1) -> go.Figure:
+    """Proxy learning: the ANN's and the SNN's training-batch accuracy per trainer step
+    (exponential moving averages, weight ``smooth``), and the last validation accuracies
+    as dotted levels (``levels``: name -> accuracy)."""
+    keep = thin(len(snap.step), max_points)
+    step = _f(snap.step[keep])
+    snn = _ema(_f(snap.accuracy), smooth)[keep]
+    ann_all = snap.step_extra.get("ann_accuracy")
+    ann = _ema(_f(ann_all), smooth)[keep] if ann_all is not None and ann_all.ndim == 1 \
+        else _EMPTY
+    with fig.batch_update():
+        _restyle(fig, {0: {"x": step, "y": snn}, 1: {"x": step[: len(ann)], "y": ann}})
+        _levels(fig, levels or {})
+        _note(fig, "" if len(step) else "no training steps yet: press Start or Step")
+    return fig
+
+
+def _levels(fig: go.Figure, levels: dict) -> None:
+    shapes, notes = [], [a for a in fig.layout.annotations if a.name == "note"]
+    for name, acc in levels.items():
+        if acc is not None and np.isfinite(acc):
+            shapes.append({"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": acc,
+                           "y1": acc, "line": {"dash": "dot", "width": 1, "color": "#6b7280"}})
+            notes.append({"text": f"{name} {acc:.1%}", "xref": "paper", "x": 1, "y": acc,
+                          "xanchor": "right", "yanchor": "bottom", "showarrow": False,
+                          "font": {"size": 11}})
+    fig.layout.shapes = shapes
+    fig.layout.annotations = notes
+
+
+def patch_decision_time(fig: go.Figure, curves: dict, *, start: int = 0,
+                        levels: dict | None = None, title: str | None = None) -> go.Figure:
+    """Accuracy as a function of when the output is read: ``curves`` maps a trace name to
+    values at read-out times ``start, start + 1, ...`` (traces matched by name, missing
+    ones emptied); ``levels``: name -> value drawn as a dotted horizontal line."""
+    changes: dict[int, dict[str, Any]] = {}
+    for i, tr in enumerate(fig.data):
+        y = curves.get(tr.name)
+        changes[i] = {"x": np.arange(start, start + len(y), dtype=np.float64), "y": _f(y)} \
+            if y is not None else {"x": _EMPTY, "y": _EMPTY}
+    with fig.batch_update():
+        _restyle(fig, changes)
+        _levels(fig, levels or {})
+        if title is not None:
+            fig.layout.title.text = title
+        _note(fig, "" if any(len(v) for v in curves.values())
+              else "shown after the first validation pass")
     return fig

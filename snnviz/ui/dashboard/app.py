@@ -25,6 +25,7 @@ from snnviz.config import RunConfig
 from snnviz.record import EventQueue, Recorder, Snapshot
 from snnviz.training.events import Alert, RunStart
 from snnviz.ui.controls import ConfigForm, algorithm_options, available_datasets, label
+from snnviz.ui.dashboard.derive import after_validation
 from snnviz.ui.dashboard.extensions import (
     Extension,
     ExtensionFactory,
@@ -60,6 +61,8 @@ class TrainingApp(pn.viewable.Viewer):
         drain_ms: time per refresh spent draining events.
         loop_budget: the refresh budget shared by the sessions of this server
             (default: :data:`~snnviz.ui.dashboard.worker.LOOP_BUDGET`).
+        worker_nice: how much lower the training threads' scheduling priority is than the
+            server's (Linux), so clicks are answered first when cores are scarce.
         extensions: extra tabs / sidebar cards: :class:`Extension` factories (or instances),
             added after the built-in Sample inspector and Weights tabs. None: those
             registered with :func:`~snnviz.ui.dashboard.extensions.register_extension`.
@@ -76,20 +79,22 @@ class TrainingApp(pn.viewable.Viewer):
     def __init__(self, algorithm: str = "s4nn", dataset: str = "mnist-mini",
                  overrides: dict[str, Any] | None = None, seed: int = 0,
                  update_ms: int = 100, drain_ms: float = 20.0,
-                 loop_budget: LoopBudget | None = None,
+                 loop_budget: LoopBudget | None = None, worker_nice: int = 5,
                  extensions: Sequence[ExtensionFactory | Extension] | None = None,
                  **params: Any) -> None:
         super().__init__(**params)
         self._overrides, self._drain_s = dict(overrides or {}), drain_ms / 1000
         self.loop_budget = loop_budget if loop_budget is not None else LOOP_BUDGET
+        self.worker_nice = worker_nice
         self.queue = EventQueue(512)
         self.worker: TrainingWorker | None = None
+        self._retired: list[TrainingWorker] = []     # reset, maybe still ending a step
         self.recorder = Recorder()
         self._snap, self._run_seen = Snapshot(), None
         self._seen = {"step": -1, "probe": -1, "eval": -1}
         self._views: list[LiveView] = []
         self.live: dict[str, FigurePane] = {}
-        self._last_status = 0.0
+        self._last_status, self._status_state = 0.0, ()
         self._valid = True
         self.updates = 0                      # live-view refreshes sent (benchmarks, tests)
         self.inspector, self.weights = SampleInspector(), WeightsTab()
@@ -169,10 +174,16 @@ class TrainingApp(pn.viewable.Viewer):
     def _finished(self) -> bool:
         return self.worker is not None and self.worker.finished
 
+    def _state(self) -> tuple:
+        """What the status line's wording depends on besides the numbers."""
+        snap, w = self._snap, self.worker
+        return (snap.run is not None, snap.last is not None, snap.status,
+                w is not None and w.running)
+
     def _buttons(self, status: bool = True) -> None:
         if status:
             self.status_text = _status(self._snap, self.worker)
-            self._last_status = time.perf_counter()
+            self._last_status, self._status_state = time.perf_counter(), self._state()
         running = self.worker is not None and self.worker.running
         self.start_button.disabled = running or self._finished() or not self._valid
         self.pause_button.disabled = not running
@@ -209,13 +220,15 @@ class TrainingApp(pn.viewable.Viewer):
     def reset(self) -> None:
         """Stop the current run and prepare a new one from the widget values."""
         if self.worker is not None:
-            self.worker.stop(timeout=0.0)
+            self.worker.stop(timeout=0.0)            # ends after its current step
+            self._retired = [w for w in self._retired if w.thread.is_alive()] + [self.worker]
             self.worker = None
         self.queue = EventQueue(512)
         cfg = self._validate()
         self.recorder = Recorder(cfg.record if cfg is not None else None)
         if cfg is not None:
-            self.worker = TrainingWorker(cfg, self.queue)
+            self.worker = TrainingWorker(cfg, self.queue, nice=self.worker_nice,
+                                         derive=after_validation)
         self._each("on_reset")
         self._buttons()
         self._refresh(force=True)
@@ -242,8 +255,10 @@ class TrainingApp(pn.viewable.Viewer):
         for it (done without waiting when the browser tab closes)."""
         if self._periodic is not None:
             self._periodic.stop()
-        if self.worker is not None:
-            self.worker.stop(timeout=timeout)
+        end = time.perf_counter() + timeout
+        for w in [*self._retired, *([self.worker] if self.worker is not None else [])]:
+            w.stop(timeout=max(end - time.perf_counter(), 0.0))
+        self._retired = []
         self._each("close")
 
     def _each(self, hook: str, *args: Any, only: Extension | None = None) -> None:
@@ -300,6 +315,9 @@ class TrainingApp(pn.viewable.Viewer):
         half: list[Any] = []
         for v in views:
             if v.wide:
+                if half:
+                    rows.append(pn.Row(*half, sizing_mode="stretch_width"))
+                    half = []
                 rows.append(self.live[v.key])
             else:
                 half.append(self.live[v.key])
@@ -374,7 +392,8 @@ class TrainingApp(pn.viewable.Viewer):
                 self._patch_live(snap, force)
             for ext in self.extensions:
                 self._guard(ext.on_refresh, snap, ext is owner, force, who=ext)
-            self._buttons(status=force or time.perf_counter() - self._last_status > 0.25)
+            self._buttons(status=force or time.perf_counter() - self._last_status > 0.25
+                          or self._state() != self._status_state)
 
     def _patch_live(self, snap: Snapshot, force: bool) -> None:
         seen = {"step": snap.version, "probe": snap.probe_version, "eval": snap.eval_version}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import panel as pn
 
 from snnviz.record import SampleView, probe_sample
@@ -20,7 +21,13 @@ from snnviz.ui.dashboard.views.common import targets
 from snnviz.viz import figures as vf
 from snnviz.viz import update as vu
 
-__all__ = ["SampleInspector"]
+__all__ = ["SampleInspector", "traced_neurons"]
+
+
+def traced_neurons(algorithm: str) -> int:
+    """Neurons per layer whose membrane potential the inspector traces (the earliest to
+    fire): STiDi-BP's PL-PSP traces cost ``t_max x neurons x inputs``, so fewer there."""
+    return 64 if algorithm.startswith("stidi") else 1024
 
 
 class SampleInspector(Extension):
@@ -86,7 +93,8 @@ class SampleInspector(Extension):
         if self.app is None:
             return
         index = int(self.sample_index.value or 0)
-        self.app.request(lambda trainer: probe_test_sample(trainer, index), self._received)
+        self.app.request(lambda trainer: probe_test_sample(
+            trainer, index, traced_neurons(trainer.cfg.algorithm)), self._received)
 
     def _received(self, sv: SampleView) -> None:
         self.sample = sv
@@ -110,9 +118,20 @@ class SampleInspector(Extension):
             if layer != self.layer.value:
                 self.chosen = []
                 self.layer.value = layer                       # re-enters with None
+            traced = self._traced(layer)
+            if traced is not None and neuron not in traced:
+                self.info.object = (f"neuron {neuron} is not traced: the inspector traces the "
+                                    f"{len(traced)} earliest-firing neurons of each layer")
+                return
             self.chosen = [*self.chosen[-9:], neuron] if neuron not in self.chosen \
                 else self.chosen
         self.patch(rebuild=True)
+
+    def _traced(self, layer: int) -> np.ndarray | None:
+        sv = self.sample
+        if sv is None or not -len(sv.probe.layers) <= layer < len(sv.probe.layers):
+            return None
+        return np.asarray(sv.probe.layers[layer].neurons)
 
     def patch(self, rebuild: bool = False) -> None:
         sv = self.sample
@@ -133,12 +152,13 @@ class SampleInspector(Extension):
         show_fig(panes["raster"], vu.patch_raster, p, t_cursor=t)
 
 
-def probe_test_sample(trainer: Any, index: int) -> SampleView | None:
-    """Probe test sample ``index`` (modulo the test size) with the trainer's weights."""
+def probe_test_sample(trainer: Any, index: int, max_neurons: int = 4096) -> SampleView | None:
+    """Probe test sample ``index`` (modulo the test size) with the trainer's weights,
+    tracing up to ``max_neurons`` neurons per layer."""
     n = len(trainer.y_test)
     if n == 0:
         return None
     i = index % n
     return probe_sample(trainer.algo, trainer.params, trainer.cfg.algo, trainer.t_test[i],
                         trainer.splits.test_x[i], int(trainer.y_test[i]), i,
-                        tuple(trainer.splits.classes), trainer.step)
+                        tuple(trainer.splits.classes), trainer.step, max_neurons)

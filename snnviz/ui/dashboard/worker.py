@@ -9,12 +9,14 @@ queued with :meth:`TrainingWorker.request` and runs in the thread between steps.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import logging
 import os
 import sys
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,10 +65,14 @@ class TrainingWorker:
         out: where events, request results and :class:`WorkerError` go.
         nice: on Linux, how much lower than the server's the thread's scheduling priority
             is, so that the event loop answering clicks wins when cores are scarce.
+        derive: ``derive(trainer, event)`` -> items to send after ``event`` (e.g.
+            :class:`~snnviz.record.Derived` values computed with the weights of that moment);
+            its failure is reported as a :class:`WorkerError` and training goes on.
     """
 
-    def __init__(self, cfg: RunConfig, out: EventQueue, nice: int = 5) -> None:
-        self.cfg, self.out, self.nice = cfg, out, nice
+    def __init__(self, cfg: RunConfig, out: EventQueue, nice: int = 5,
+                 derive: Callable[[Any, Any], list] | None = None) -> None:
+        self.cfg, self.out, self.nice, self.derive = cfg, out, nice, derive
         self.trainer: Any = None
         self.finished = False
         self.flips = FlipCounter()
@@ -75,6 +81,7 @@ class TrainingWorker:
         self._requests: deque[Callable[[Any], Any]] = deque()
         self._gen: Any = None
         self.thread = threading.Thread(target=self._main, name="snnviz-trainer", daemon=True)
+        _LIVE.add(self)
         self.thread.start()
 
     @property
@@ -138,6 +145,8 @@ class TrainingWorker:
         """Advance the run up to and including the next trainer step (or its end)."""
         for ev in self._gen:
             self.out.put(ev)
+            if self.derive is not None:
+                self._derive(ev)
             if isinstance(ev, BatchEnd) and ev.sign_flips:
                 self.flips.observe(self.trainer.params.w[0])
             if isinstance(ev, (BatchEnd, RunStart)):
@@ -146,6 +155,32 @@ class TrainingWorker:
                 break
         self.finished = True
         self._run.clear()
+
+
+    def _derive(self, ev: Any) -> None:
+        try:
+            for item in self.derive(self.trainer, ev):
+                self.out.put(item)
+        except Exception as e:  # a view's data must not stop training
+            log.exception("derived view data failed")
+            self.out.put(WorkerError(f"view data after {type(ev).__name__}: "
+                                     f"{type(e).__name__}: {e}"))
+
+
+_LIVE: weakref.WeakSet[TrainingWorker] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all(timeout: float = 30.0) -> None:
+    """At interpreter exit, let running workers finish their step: a daemon thread killed
+    inside compiled code aborts the process."""
+    workers = list(_LIVE)
+    for w in workers:
+        w._stop.set()
+        w._wake.set()
+    end = time.perf_counter() + timeout
+    for w in workers:
+        w.thread.join(max(end - time.perf_counter(), 0.0))
 
 
 class LoopBudget:

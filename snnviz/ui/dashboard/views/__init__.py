@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from snnviz.training.events import RunStart
 from snnviz.ui.dashboard.views.base import LiveView, t_max_of
-from snnviz.ui.dashboard.views.common import COMMON_VIEWS
+from snnviz.ui.dashboard.views.common import COMMON_VIEWS, FLIPS_VIEW
+from snnviz.ui.dashboard.views.proxy import PROXY_VIEWS
+from snnviz.ui.dashboard.views.ttfs import TTFS_VIEWS
 
 __all__ = ["LiveView", "VIEWS", "views_for", "t_max_of"]
 
-VIEWS: tuple[LiveView, ...] = (*COMMON_VIEWS,)
+VIEWS: tuple[LiveView, ...] = (*COMMON_VIEWS, *TTFS_VIEWS, *PROXY_VIEWS, FLIPS_VIEW)
 
 
 def views_for(run: RunStart | None) -> list[LiveView]:

@@ -4,13 +4,14 @@ flips (shown once a binary-weight run records them)."""
 
 from __future__ import annotations
 
+from snnviz.algorithms import ALGORITHMS
 from snnviz.record import Snapshot
 from snnviz.training.events import RunStart
 from snnviz.ui.dashboard.views.base import LiveView, t_max_of
 from snnviz.viz import figures as vf
 from snnviz.viz import update as vu
 
-__all__ = ["COMMON_VIEWS", "targets"]
+__all__ = ["COMMON_VIEWS", "FLIPS_VIEW", "targets", "is_binary"]
 
 
 def targets(probe) -> object:
@@ -67,6 +68,14 @@ COMMON_VIEWS = (
              _patch_hist),
     LiveView("confusion", "eval", lambda run: vf.build_confusion(None, _classes(run)),
              _patch_confusion),
-    LiveView("flips", "step", lambda run: vf.build_sign_flips(Snapshot(run=run)), _patch_flips,
-             wide=True, hide_empty=True),
 )
+
+def is_binary(run: RunStart) -> bool:
+    """Binary-weight algorithms (``Config.BINARY``): BS4NN, binary STiDi-BP."""
+    algo = ALGORITHMS.get(run.algorithm)
+    return bool(getattr(getattr(algo, "Config", None), "BINARY", False))
+
+
+# shown once the run records sign flips
+FLIPS_VIEW = LiveView("flips", "step", lambda run: vf.build_sign_flips(Snapshot(run=run)),
+                      _patch_flips, applies=is_binary, wide=True, hide_empty=True)

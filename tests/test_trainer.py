@@ -228,3 +228,28 @@ def test_default_batch_size_per_algorithm():
     assert make_run_config("proxy", overrides={"batch_size": "5"}).train.batch_size == 5
     for name in ("s4nn", "bs4nn", "stidi-bp"):
         assert make_run_config(name).train.batch_size == 1
+
+
+def test_interrupt_during_validation_resumes_exactly(small):
+    """Ctrl-C while the epoch's validation pass runs (end_epoch already computed): the state
+    saved then is the epoch's end before end_epoch, so the resumed run applies it once."""
+    cfg = _tiny_proxy()
+    ref = make_trainer(cfg, small)
+    list(ref.steps())
+    t = make_trainer(cfg, small)
+    real = t.evaluate
+
+    def interrupted(params, split):
+        if split == "val":
+            raise KeyboardInterrupt
+        return real(params, split)
+
+    t.evaluate = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        list(t.steps())
+    state = _roundtrip(t.state_dict())
+    assert state["epoch"] == 0 and state["pos"] == len(t.y_train)   # epoch 1 trained
+    r = make_trainer(cfg, small, state=state)
+    assert list(r.steps())[-1].status == "ok"
+    assert all(torch.equal(a, b) for a, b in zip(_leaves(ref.params), _leaves(r.params),
+                                                  strict=True))

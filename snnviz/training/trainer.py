@@ -338,33 +338,38 @@ class Trainer:
 
     def _end_epoch(self) -> Iterator[Event]:
         """End-of-epoch work (``algo.end_epoch``, validation, model selection, history).
-        Every change of state happens before the first event is yielded, so a
-        :meth:`state_dict` taken at any event resumes exactly: ``end_epoch`` (a dead-neuron
-        reset, proxy's epoch count) is never applied twice."""
+        The new state is computed first (an interruption, e.g. Ctrl-C during the
+        validation pass, leaves the state of the epoch's end untouched) and committed all
+        at once before the first event is yielded, so a :meth:`state_dict` taken at any
+        event or after an interruption resumes exactly: ``end_epoch`` (a dead-neuron reset,
+        proxy's epoch count) is never applied twice."""
         a, acc = self.cfg.algo, self._acc
         gen = derive(self.cfg.seed, "reset", self.epoch)
-        self.params, n_reset = self.algo.end_epoch(self.params, tuple(acc["fire"]), acc["n"],
-                                                   a, gen)
+        params, n_reset = self.algo.end_epoch(self.params, tuple(acc["fire"]), acc["n"], a,
+                                              gen)
         val = val_ev = None
         improved = False
         if len(self.y_val):
-            val_ev = self.evaluate(self.params, "val")
+            val_ev = self.evaluate(params, "val")
             val = val_ev.accuracy
             improved = val > self.best_val
         else:
             improved = True
-        if improved:
-            self.best_params, self.best_epoch = self.params, self.epoch
-            self.best_val = val if val is not None else -math.inf
+        best_epoch = self.epoch if improved else self.best_epoch
         rec = {"epoch": self.epoch + 1, "train_loss": acc["loss"] / max(acc["n"], 1),
                "train_accuracy": acc["correct"] / max(acc["n"], 1), "val_accuracy": val,
                "seconds": acc["seconds"], "neurons_reset": n_reset,
                "silent_fraction": acc["silent"] / max(acc["n"], 1)}
         if val_ev is not None and val_ev.extra:
             rec["val_extra"] = plain(val_ev.extra)
-        self.history.append(rec)
         ev = EpochEnd(self.epoch, rec["train_loss"], rec["train_accuracy"], val,
-                      acc["seconds"], n_reset, self.best_epoch, improved)
+                      acc["seconds"], n_reset, best_epoch, improved)
+        # commit (no interruptible work from here on)
+        self.params = params
+        if improved:
+            self.best_params, self.best_epoch = params, self.epoch
+            self.best_val = val if val is not None else -math.inf
+        self.history.append(rec)
         self.epoch += 1
         self.pos = 0
         self._acc = self._new_epoch_acc()

@@ -21,7 +21,8 @@ Proxy step (spec 4.6), a mini-batch of B samples and K classes:
 
 ``mode="ann"`` is baseline (a), the same ANN trained on its own output (y_ANN in (*)).
 Baseline (b), ANN-to-SNN conversion with data-based threshold balancing, is :func:`convert`;
-:func:`compare` evaluates the three side by side (``python -m snnviz.algorithms.proxy -h``).
+:func:`compare` evaluates the three side by side (``python -m snnviz.algorithms.proxy -h``;
+``snnviz compare PROXY_RUN ANN_RUN ...`` puts them in one table with other runs).
 
 Batch norm (spec 4.8 pitfall 2, option (a), as in the reference code): gamma and beta are
 shared; running statistics are buffers, kept apart for the ANN and the SNN (the SNN's updated

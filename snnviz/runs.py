@@ -214,6 +214,15 @@ class Run:
         return np.array(out, np.float64)
 
 
+def _image_shape(n_in: int) -> tuple[int, ...]:
+    """``(C, H, W)`` of square grey or colour images with ``n_in`` pixels values."""
+    for c in (1, 3):
+        side = int(round((n_in / c) ** 0.5))
+        if c * side * side == n_in:
+            return (c, side, side)
+    return (1, 1, n_in)
+
+
 def _f(v: Any) -> float:
     try:
         x = float(v)
@@ -272,6 +281,51 @@ class RunLibrary:
                        int(seed) if isinstance(seed, int) else None, str(r.get("status", "?")),
                        len(r.get("history") or []),
                        float(acc) if isinstance(acc, (int, float)) else None, replay, ckpt)
+
+    def network(self, name: str) -> Any:
+        """The best weights of a listed run's ``checkpoint.pt`` as a
+        :class:`~snnviz.explore.sandbox.NetCopy` (to draw digits against a trained network).
+
+        Raises:
+            KeyError: not a scanned run name. ValueError: no usable checkpoint.
+        """
+        import torch
+
+        from snnviz.algorithms import get_algorithm
+        from snnviz.api import run_config_from_dict
+        from snnviz.explore.sandbox import NetCopy
+        from snnviz.training.checkpoint import CheckpointError, load_checkpoint
+
+        if name not in self._runs:
+            raise KeyError(f"no run named {name!r} in the library")
+        try:
+            state = load_checkpoint(self.root / name / "checkpoint.pt")
+            cfg = run_config_from_dict(state["config"])
+            algo = get_algorithm(cfg.algorithm)
+            d = state.get("best_params") or state["params"]
+            params = algo.Params(**{k: tuple(v) if isinstance(v, list) else v
+                                    for k, v in d.items()})
+            ref = algo.init(cfg.algo, torch.Generator().manual_seed(0))
+            for a, b in zip(params, ref):
+                for x, r in zip(a if isinstance(a, tuple) else (a,),
+                                b if isinstance(b, tuple) else (b,)):
+                    if tuple(getattr(x, "shape", ())) != tuple(getattr(r, "shape", ())):
+                        raise ValueError("weights do not match the run's configuration")
+        except (CheckpointError, KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{name}: no usable checkpoint ({e})") from None
+        a = cfg.algo
+        shape = tuple(getattr(a, "in_shape", ()) or ()) or _image_shape(int(a.n_in))
+        classes = ()
+        replay = self.root / name / REPLAY_FILE
+        if replay.is_file():
+            try:
+                classes = tuple(load_replay(replay).get("classes") or ())
+            except (OSError, ValueError):
+                classes = ()
+        if len(classes) != a.n_classes:
+            classes = tuple(str(k) for k in range(a.n_classes))
+        return NetCopy(algo, a, params, classes, shape, int(state.get("step", 0)),
+                       cfg.algorithm)
 
     def open(self, name: str) -> Run:
         """Open a listed run by name.

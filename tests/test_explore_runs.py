@@ -15,6 +15,7 @@ from snnviz.explore.figures import (
     compare_rows,
     probe_from_replay,
 )
+from snnviz.explore.sandbox import run_image
 from snnviz.runs import REPLAY_FILE, ReplayLog, RunLibrary
 from snnviz.viz import build_race, build_raster
 
@@ -80,6 +81,10 @@ def test_cli_writes_replay_and_library_opens_it(tmp_path):
     assert {t.name for t in fig.data} == {"a", "b"}
     curves = build_run_curves(runs, upto=1)
     assert all(len(t.x) == 1 for t in curves.data)
+    net = lib.network("a")                              # the trained weights, to draw with
+    assert net.algorithm == "s4nn" and net.in_shape == (1, 28, 28) and len(net.classes) == 10
+    sv = run_image(net, np.zeros((1, 28, 28), np.uint8))
+    assert len(sv.probe.layers) == 2
     rows = compare_rows(runs)
     assert [r["algorithm"] for r in rows] == ["s4nn", "stidi-bp"]
     assert rows[0]["wall_seconds"] > 0 and rows[0]["spikes_per_sample"] is not None
@@ -115,6 +120,13 @@ def test_library_lists_known_runs_only(tmp_path):
             lib.open(bad)
     with pytest.raises(ValueError, match="cannot be read"):
         lib.open("broken")
+    with pytest.raises(ValueError, match="no usable checkpoint"):
+        lib.network("old")
+    (root / "old" / "checkpoint.pt").write_text("not a checkpoint")
+    with pytest.raises(ValueError, match="no usable checkpoint"):
+        lib.network("old")
+    with pytest.raises(KeyError):
+        lib.network("../old")
     assert RunLibrary(tmp_path / "missing").scan() == []
 
 

@@ -11,9 +11,11 @@ import torch
 
 pn = pytest.importorskip("panel")
 
+from snnviz.api import make_run_config, make_trainer  # noqa: E402
 from snnviz.explore.sandbox import run_image  # noqa: E402
 from snnviz.explore.urlstate import decode_state  # noqa: E402
 from snnviz.runs import ReplayLog, RunLibrary  # noqa: E402
+from snnviz.training.checkpoint import save_checkpoint  # noqa: E402
 from snnviz.ui.dashboard import LoopBudget, TrainingApp  # noqa: E402
 from snnviz.ui.explore import explore_extensions  # noqa: E402
 from snnviz.ui.explore.cards import PolicyCard, ShareCard, app_state  # noqa: E402
@@ -61,6 +63,8 @@ def _library(tmp_path):
          "probe": {"step": e, "index": 0, "label": 1, "t_in": [0, 3, 8, 8],
                    "layers": [[1, 8], [5, 2 + e, 8]], "thr": [1.0, 1.0]}} for e in range(3)]})
     log.save(root / "old" / "replay.json")
+    cfg = make_run_config("s4nn", "synthetic", overrides={"hidden": "12"})
+    save_checkpoint(make_trainer(cfg).state_dict(), root / "old" / "checkpoint.pt")
     return RunLibrary(root)
 
 
@@ -206,6 +210,16 @@ def test_run_library_replays_and_compares(served):
     assert "epoch 2/3" in tab.replay_info.object
     tab.epoch.value = 3
     assert [t.name for t in tab.panes["policy"].object.data] == ["validation", "test"]
+    draw = ext(app, DrawTab)                                          # draw for that run
+    assert not tab.draw_button.disabled
+    tab.draw_button.clicks += 1
+    assert app.tabs._names[app.tabs.active] == "Draw a digit"
+    assert draw.external is not None and draw.external_name == "old"
+    draw.canvas.pixels = _digit()
+    assert draw.sample is not None and draw.net is draw.external     # no request needed
+    assert "library run old" in draw.info.object
+    draw.session_button.clicks += 1
+    assert draw.external is None and not draw.session_button.visible
     assert tab.select(["nope"]) == ["nope"] and tab.runs == []
 
 

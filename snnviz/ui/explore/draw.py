@@ -58,6 +58,11 @@ class DrawTab(Extension):
         self.sample: SampleView | None = None
         self.image: np.ndarray | None = None          # the uint8 input the network saw
         self.pending = False
+        self.external: NetCopy | None = None          # a library run's trained network
+        self.external_name = ""
+        self.session_button = pn.widgets.Button(**label("Back to this session's network"),
+                                                width=240, visible=False)
+        self.session_button.on_click(lambda e: self.use_network(None))
         self.canvas.param.watch(lambda e: self.run(), "pixels")
         self.center.param.watch(lambda e: self.show(), "value")
         self.clear_button.on_click(lambda e: self.canvas.clear())
@@ -66,7 +71,7 @@ class DrawTab(Extension):
     def tab(self) -> pn.viewable.Viewable:
         p = self.panes
         left = pn.Column(self.canvas, pn.Row(self.clear_button, self.center),
-                         self.again_button, width=320)
+                         self.again_button, self.session_button, width=320)
         return pn.Column(
             pn.Row(left, pn.Column(self.info, explained(p["race"], "draw"),
                                    sizing_mode="stretch_width"), sizing_mode="stretch_width"),
@@ -76,15 +81,35 @@ class DrawTab(Extension):
 
     # ------------------------------------------------------------------ flow ------------
     def on_reset(self) -> None:
-        self.net, self.pending = None, False
+        self.pending = False
+        if self.external is not None:
+            return
+        self.net = None
         if self.canvas.pixels:
             self.run()
+
+    def use_network(self, net: NetCopy | None, name: str = "") -> None:
+        """Draw against ``net`` (a finished run's network) instead of the session's run;
+        None: back to the session's run."""
+        self.external, self.external_name = net, name
+        self.session_button.visible = net is not None
+        self.again_button.visible = net is None
+        self.net = net
+        if net is not None and not self.canvas.pixels:
+            self.info.object = (f"Draw a digit: it goes through the trained network of the "
+                                f"library run {name} ({net.algorithm}).")
+        self.run()
 
     def run(self) -> None:
         """Fetch the current weights from the training thread, then show the drawing."""
         if not self.canvas.pixels:
             self.sample = None
-            self.info.object = "Draw a digit in the black square (white ink)."
+            if self.external is None:
+                self.info.object = "Draw a digit in the black square (white ink)."
+            return
+        if self.external is not None:
+            self.net = self.external
+            self.show()
             return
         app = self.app
         if app is None or not app.request(copy_net, self.on_net):
@@ -119,10 +144,15 @@ class DrawTab(Extension):
         spiked = int((np.asarray(sv.probe.t_in) < sv.probe.t_max).sum())
         inp.layout.title.text = f"What the network sees: your drawing, {spiked} pixels spike"
         self.panes["input"].object = inp
-        self.info.object = (f"**{outcome_text(sv).capitalize()}.** Weights after trainer "
-                            f"step {net.step} of the {net.algorithm} run; draw again or press "
-                            "the button to use newer weights.")
+        if self.external is not None:
+            self.info.object = (f"**{outcome_text(sv).capitalize()}.** Best weights of the "
+                                f"library run {self.external_name} ({net.algorithm}).")
+        else:
+            self.info.object = (f"**{outcome_text(sv).capitalize()}.** Weights after trainer "
+                                f"step {net.step} of the {net.algorithm} run; draw again or "
+                                "press the button to use newer weights.")
 
     def on_run(self, run: Any) -> None:
-        if self.canvas.pixels and self.net is None and not self.pending:
+        if self.canvas.pixels and self.net is None and not self.pending \
+                and self.external is None:
             self.run()

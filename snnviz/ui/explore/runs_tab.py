@@ -70,6 +70,10 @@ class RunLibraryTab(Extension):
         self.replay_info = pn.pane.Markdown("", sizing_mode="stretch_width",
                                             css_classes=["snnviz-replay-info"])
         self.table = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self.draw_button = pn.widgets.Button(
+            **label("Draw a digit for the first picked run's trained network"), width=420,
+            disabled=True)
+        self.draw_button.on_click(lambda e: self.draw_with_run())
         self.panes = {"curves": make_pane(build_run_curves([])),
                       "race": make_pane(vf.build_race(None, ())),
                       "raster": make_pane(vf.build_raster(None)),
@@ -86,6 +90,7 @@ class RunLibraryTab(Extension):
         p = self.panes
         return pn.Column(
             self.where, pn.Row(self.choice, self.rescan_button, sizing_mode="stretch_width"),
+            self.draw_button,
             explained(p["curves"], "runs_curves"), self.epoch, self.replay_info,
             pn.Row(explained(p["race"], "race"), explained(p["confusion"], "confusion"),
                    sizing_mode="stretch_width"),
@@ -122,11 +127,32 @@ class RunLibraryTab(Extension):
         self.epoch.disabled = n_epochs < 1
         self.epoch.param.update(start=1, end=max(n_epochs, 2),
                                 value=max(min(self.epoch.value, n_epochs), 1))
+        self.draw_button.disabled = not (runs and runs[0].info.has_checkpoint)
         self.panes["compare"].object = build_run_compare(runs)
         self.table.object = compare_table(runs) if runs else ""
         if errors and self.app is not None:
             self.app.show_message("; ".join(errors), "warning")
         self.replay()
+
+    def draw_with_run(self) -> None:
+        """Load the first picked run's best weights into the "Draw a digit" tab."""
+        from snnviz.ui.explore.draw import DrawTab
+
+        app = self.app
+        if not self.runs or app is None:
+            return
+        draw = next((e for e in app.extensions if isinstance(e, DrawTab)), None)
+        if draw is None:
+            return
+        try:
+            net = self.library.network(self.runs[0].name)
+        except (KeyError, ValueError) as e:
+            app.show_message(str(e).strip("'\""), "warning")
+            return
+        draw.use_network(net, self.runs[0].name)
+        titles = list(getattr(app.tabs, "_names", []))
+        if draw.title in titles:
+            app.tabs.active = titles.index(draw.title)
 
     def replay(self) -> None:
         """Redraw the views of the first picked run at the scrubbed epoch."""

@@ -181,6 +181,9 @@ def autograd_reference(params, fwd, y, cfg):
         t_virt = torch.as_tensor(fwd.pre_ref[l], dtype=torch.float64).requires_grad_(True)
         t_post = fwd.times[l].to(torch.float64)
         t_ref = torch.as_tensor(fwd.t_ref[l], dtype=torch.float64)
+        if cfg.grad_ref == "target":     # pulled-earlier neurons: derivatives at the target
+            target = torch.round(torch.clamp(t_post + disp, 0, cfg.t_max))
+            t_ref = torch.where(disp < 0, torch.minimum(t_ref, target), t_ref)
         t_sur = surrogate_times(t_act, t_virt, w, t_post, t_ref, specs[l].thr, cfg)
         e = disp / cfg.t_max
         e_w = e / e.norm(dim=1, keepdim=True).clamp_min(1e-300) if cfg.error_norm == "l2" else e
@@ -214,6 +217,25 @@ def test_backward_equals_autograd(norm, silent_ref):
             np.testing.assert_allclose(a, b, atol=1e-9, rtol=1e-9)
         checked_silent |= any(bool((x.numpy() == cfg.t_max).any()) for x in fwd.times)
     assert checked_silent                    # the silent-neuron rule was exercised
+
+
+def test_backward_target_reference_equals_autograd():
+    cfg = small_cfg(grad_ref="target", beta=0.7)
+    moved = False
+    for seed in range(4):
+        p = A.init(cfg, make_generator(seed))
+        t, y = data(cfg, 9, seed)
+        fwd = A.forward(p, t, cfg)
+        grads, req = A.backward_displacements(p, fwd, y.numpy(), cfg)
+        ref_g, ref_req = autograd_reference(p, fwd, y.numpy(), cfg)
+        for a, b in zip(grads.w, ref_g):
+            torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-9)
+        for a, b in zip(req, ref_req):
+            np.testing.assert_allclose(a, b, atol=1e-9, rtol=1e-9)
+        spike = dataclasses.replace(cfg, grad_ref="spike")
+        moved |= any(not torch.equal(a, b) for a, b in
+                     zip(grads.w, A.backward_displacements(p, fwd, y.numpy(), spike)[0].w))
+    assert moved                             # the option changed some gradient
 
 
 def test_update_direction_moves_output_toward_target():

@@ -164,6 +164,9 @@ class StidiConfig(Validated):
     error_norm: str = hp("l2", "error vector in each layer's weight step, per sample: l2 "
                          "(unit norm, as S4NN), output (normalise the output layer only) "
                          "or none (plain gradient)", choices=("l2", "output", "none"))
+    grad_ref: str = hp("spike", "time at which the derivatives of a neuron asked to fire "
+                       "earlier are taken: its spike (or peak) or its target time (inputs "
+                       "whose PSP is alive at the target)", choices=("spike", "target"))
     silent_ref: str = hp("peak", "time at which a silent neuron's derivatives are taken: "
                          "its peak potential or t_max", choices=("peak", "t_max"))
     strict_threshold: bool = hp(False, "fire when V > theta instead of V >= theta")
@@ -341,8 +344,9 @@ def output_targets(t_out: np.ndarray, y: np.ndarray, cfg: StidiConfig) -> np.nda
 
 
 def _row_backward(spec: LayerSpec, fwd: Forward, l: int, g_w, g_t, w_disp, w_latent,
-                  cfg: StidiConfig):
-    """Compiled sums over rows (see :func:`snnviz.neurons._pl_kernels.backward_rows`)."""
+                  cfg: StidiConfig, ref: np.ndarray):
+    """Compiled sums over rows (see :func:`snnviz.neurons._pl_kernels.backward_rows`);
+    ``ref`` ``[B, N_l]``: the time each neuron's derivatives are taken at."""
     geom, want_dt = spec.geom, l > 0
     rows = np.ascontiguousarray(geom.rows(fwd.pre[l], cfg.t_max), dtype=np.int32)  # [R, P]
     virt = np.ascontiguousarray(geom.rows(fwd.pre_ref[l], cfg.t_max), dtype=np.int32)
@@ -351,7 +355,7 @@ def _row_backward(spec: LayerSpec, fwd: Forward, l: int, g_w, g_t, w_disp, w_lat
     grad = np.empty((P, w_disp.shape[1]))                                     # [P, C]
     dt = np.empty((R, P)) if want_dt else np.empty((0, 0))
     g_sign = np.empty(P)
-    _pl_kernels.backward_rows(rows, virt, np.ascontiguousarray(geom.to_rows(fwd.t_ref[l]),
+    _pl_kernels.backward_rows(rows, virt, np.ascontiguousarray(geom.to_rows(ref),
                                                                 dtype=np.int32),
                               geom.to_rows(g_w), geom.to_rows(g_t), w_disp, w_latent,
                               cfg.BINARY, eps, deps, win, cfg.t_max, want_dt, grad, dt, g_sign)
@@ -377,7 +381,8 @@ def _backward(w_latent: list[np.ndarray], w_disp: list[np.ndarray], fwd: Forward
         g_t = e * t_post / (t_max * spec.thr)               # dE/dV_j = e_j t_j / (t_max theta)
         norm = cfg.error_norm == "l2" or (cfg.error_norm == "output" and l == len(specs) - 1)
         g_w = normalize_error(e) * t_post / (t_max * spec.thr) if norm else g_t
-        grad, dt, gs = _row_backward(spec, fwd, l, g_w, g_t, w_disp[l], w_latent[l], cfg)
+        grad, dt, gs = _row_backward(spec, fwd, l, g_w, g_t, w_disp[l], w_latent[l], cfg,
+                                     reference_times(fwd.t_ref[l], t_post, disp, cfg))
         grads[l] = grad / B
         g_alpha[l] = gs / (B * math.prod(spec.geom.weight_shape))   # mean over weights
         if l > 0:
@@ -387,6 +392,18 @@ def _backward(w_latent: list[np.ndarray], w_disp: list[np.ndarray], fwd: Forward
             d_pre = np.clip(t_pre + d_pre, 0, t_max) - t_pre
             disp = specs[l - 1].geom.unpool(d_pre, fwd.pool_idx[l - 1])    # [B, N_{l-1}]
     return grads, g_alpha, tuple(requested)
+
+
+def reference_times(t_ref: np.ndarray, t: np.ndarray, disp: np.ndarray,
+                    cfg: StidiConfig) -> np.ndarray:
+    """Where each neuron's derivatives are taken: ``t_ref`` (its spike, or the peak of a
+    silent neuron); with ``grad_ref = "target"``, a neuron asked to fire earlier
+    (``disp < 0``) uses ``min(t_ref, round(t + disp))``, its target time: the inputs whose
+    PSP is alive then are the ones that can make it cross there."""
+    if cfg.grad_ref != "target":
+        return t_ref
+    target = np.rint(np.clip(t + disp, 0, cfg.t_max)).astype(np.int64)
+    return np.where(disp < 0, np.minimum(t_ref, target), t_ref).astype(np.int32)
 
 
 def _displacement_weights(w_latent: list, w_fwd: list, cfg: StidiConfig) -> list:

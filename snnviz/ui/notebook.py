@@ -75,7 +75,7 @@ _NOTEBOOK_SETTINGS: dict[str, dict[str, Any]] = {
     "stidi-bp": {"epochs": 3, "every": 2},
     "stidi-bp-conv": {"epochs": 2, "every": 2, "online_chunk": 20},
     "stidi-bp-conv-binary": {"epochs": 2, "every": 2, "online_chunk": 20},
-    "proxy": {"epochs": 3, "batch_size": 50, "every": 2},
+    "proxy": {"epochs": 2, "train_size": 1000, "batch_size": 50, "every": 2},
 }
 #: The full-data-set runs of :func:`final_run` (docs/results.md and docs/algorithms/).
 FULL_RUNS: dict[str, dict[str, Any]] = {
@@ -232,13 +232,16 @@ class TrainingLab:
             ``SNNVIZ_SMOKE=1``.
         update_ms: period of the view refresh while a threaded run trains.
         views: which views to show (default: :func:`view_names`).
+        nice: how much lower the training thread's scheduling priority is (Linux). The
+            kernel's own thread is idle while a run trains, so the default is 0; the served
+            dashboard, whose one event loop answers many sessions, uses 5.
     """
 
     def __init__(self, algorithm: str = "s4nn", dataset: str = "mnist-mini",
                  overrides: dict[str, Any] | None = None, seed: int = 0, *,
                  threaded: bool | None = None, update_ms: int = 250,
-                 views: Sequence[str] | None = None) -> None:
-        self.algorithm = algorithm
+                 views: Sequence[str] | None = None, nice: int = 0) -> None:
+        self.algorithm, self.nice = algorithm, nice
         self.threaded = (not smoke()) if threaded is None else bool(threaded)
         self.update_s = update_ms / 1000
         self.form = ConfigForm(algorithm, dataset, overrides, seed, backend="ipywidgets")
@@ -374,7 +377,8 @@ class TrainingLab:
         self._disp.clear()
         self._last_extra, self._batches = {}, 0
         if cfg is not None:
-            self.worker = (TrainingWorker if self.threaded else InlineWorker)(cfg, self.queue)
+            self.worker = (TrainingWorker(cfg, self.queue, nice=self.nice) if self.threaded
+                           else InlineWorker(cfg, self.queue))
             self._schedule(keep_alive=5.0)
         self.drain()
         self.refresh(force=True)

@@ -80,23 +80,44 @@ BUILTIN_PANES = {("inspector", "input"): "input", ("inspector", "raster"): "rast
                  ("weights", "hist"): "weight_hist", ("weights", "tiles"): "tiles"}
 
 
+def _toggle_row(items: list[Any], keys: dict[int, str]) -> pn.Row:
+    """One explanation toggle per item of a row of figures (a spacer where there is none)."""
+    cells = []
+    for item in items:
+        key = keys.get(id(item))
+        cells.append(info_toggle(key) if key is not None else pn.Spacer(
+            sizing_mode="stretch_width"))
+    row = pn.Row(*cells, sizing_mode="stretch_width", margin=0,
+                 css_classes=["snnviz-explain-row"])
+    row._snnviz_for = tuple(id(x) for x in items)
+    for item, cell in zip(items, cells):                     # hidden with its figure
+        if keys.get(id(item)) is not None and hasattr(item, "visible"):
+            cell.visible = item.visible
+            item.param.watch(lambda e, c=cell: setattr(c, "visible", bool(e.new)), "visible")
+    return row
+
+
 def wrap_panes(layout: Any, keys: dict[int, str]) -> int:
-    """Replace, inside ``layout`` (nested rows and columns), every pane whose ``id`` is in
-    ``keys`` by :func:`explained` (pane, key); returns how many were wrapped. Panes already
-    wrapped are left alone."""
-    n = 0
+    """Insert, inside the column ``layout`` (and columns nested in it), a row of explanation
+    toggles above every figure (or row of figures) whose ``id`` is in ``keys``; returns how
+    many toggles were added. The figures themselves are not moved (a pane already shown in
+    the browser keeps its place); toggles already added are not added again."""
     objects = getattr(layout, "objects", None)
-    if objects is None or "snnviz-explained" in getattr(layout, "css_classes", []):
+    if objects is None or isinstance(layout, pn.Row):
         return 0
-    for i, obj in enumerate(list(objects)):
-        key = keys.get(id(obj))
-        if key is not None:
-            col = explained(obj, key)
-            col.css_classes = [*col.css_classes, "snnviz-explained"]
-            layout[i] = col
-            n += 1
-        else:
+    n, i = 0, 0
+    while i < len(layout.objects):
+        obj = layout.objects[i]
+        items = list(obj.objects) if isinstance(obj, pn.Row) else [obj]
+        if any(id(x) in keys for x in items):
+            prev = layout.objects[i - 1] if i > 0 else None
+            if getattr(prev, "_snnviz_for", None) != tuple(id(x) for x in items):
+                layout.insert(i, _toggle_row(items, keys))
+                n += sum(id(x) in keys for x in items)
+                i += 1
+        elif isinstance(obj, pn.Column):
             n += wrap_panes(obj, keys)
+        i += 1
     return n
 
 

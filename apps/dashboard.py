@@ -10,6 +10,8 @@ cannot use are listed there and replaced by defaults. Finished command-line runs
 from ``SNNVIZ_RUNS`` (default: ``runs``). Works offline on the embedded datasets.
 """
 
+import sys
+
 import panel as pn
 
 from snnviz.explore.urlstate import decode_state
@@ -23,6 +25,12 @@ LIBRARY_ROOT = RunLibrary.from_env().root          # fixed at server start, neve
 
 # Faster views than the command-line defaults: probe the watched sample every 10 steps.
 SERVER_DEFAULTS = {"every": "10", "epochs": "20"}
+
+# Panel's page-location sync reads every all-digit query value with int(), which refuses
+# more than 4300 digits and would leave a blank page for a link such as ?t_max=999...9;
+# allow any number a URL can hold (tornado caps the request line at 64 KiB).
+if 0 < sys.get_int_max_str_digits() < 70_000:
+    sys.set_int_max_str_digits(70_000)
 
 state, messages = decode_state(pn.state.session_args or {})
 TrainingApp(

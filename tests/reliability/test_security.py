@@ -67,13 +67,11 @@ def test_make_serve_binds_to_localhost_unless_told_otherwise():
     assert "--address 0.0.0.0" in serve_command(5999, ADDRESS="0.0.0.0")   # told otherwise
 
 
-HOSTILE = [
-    # unknown names, non-UTF-8 bytes, a path as dataset, a non-settable path field
-    "algorithm=%FF%FE&dataset=..%2F..%2Fetc%2Fpasswd&data_root=%2Fetc&device=cuda",
-    # markup, non-finite and huge numbers, a negative seed, path-like run names
-    "algorithm=%3Cscript%3Ealert(1)%3C%2Fscript%3E&lr_out=nan&t_max=" + "9" * 5000
-    + "&seed=-1&runs=..%2F..%2Froot,%2Fetc",
-]
+# non-UTF-8 bytes, markup as the algorithm, a path as dataset, non-settable path and device
+# fields, a non-finite and a 5,000-digit number, a negative seed, path-like run names
+HOSTILE = ("algorithm=%3Cscript%3Ealert(1)%3C%2Fscript%3E&view=%FF%FE"
+           "&dataset=..%2F..%2Fetc%2Fpasswd&data_root=%2Fetc&device=cuda&lr_out=nan"
+           "&t_max=" + "9" * 5000 + "&seed=-1&runs=..%2F..%2Froot,%2Fetc")
 
 
 @pytest.mark.slow
@@ -90,7 +88,7 @@ def test_served_dashboard_binds_localhost_and_survives_hostile_links(tmp_path):
         while not listeners(port) and time.monotonic() < end and proc.poll() is None:
             time.sleep(0.2)
         assert listeners(port) == {"127.0.0.1"}, listeners(port)
-        for query in ["", *HOSTILE]:
+        for query in ("", HOSTILE):
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/dashboard?{query}",
                                         timeout=120) as r:
                 body = r.read().decode("utf-8", "replace")

@@ -206,6 +206,9 @@ def test_sweep_runs_each_point_resumes_and_tabulates(tmp_path, capsys):
         assert (r["lr_out"], r["seed"]) == (str(res["config"]["algo"]["lr_out"]), str(res["seed"]))
         assert r["test % honest"] == f"{100 * res['test_by_policy']['honest']:.2f}"
     assert (out / "results.md").read_text() == printed.out
+    assert main(["compare", str(out)]) == 0          # a sweep folder stands for its runs
+    table = capsys.readouterr().out.splitlines()
+    assert len(table) == 2 + len(names) and all(n in "".join(table) for n in names)
     # rerun: finished points are skipped; a removed one is run again
     shutil.rmtree(out / names[1])
     stamp = (out / names[0] / "result.json").stat().st_mtime_ns
@@ -266,7 +269,8 @@ def test_compare_runs_with_proxy_baselines_and_threads(tmp_path, capsys):
     # --no-baselines: one row per run; a folder that is not a run: one-line refusal
     assert main(["compare", *runs, "--no-baselines"]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 2 + 3
-    assert main(["compare", runs[0], str(tmp_path)]) == 2
+    (tmp_path / "empty").mkdir()
+    assert main(["compare", runs[0], str(tmp_path / "empty")]) == 2
     assert "no result.json" in capsys.readouterr().err
 
 

@@ -144,8 +144,15 @@ def proxy_baselines(results: list[dict], calib: int = 2000, percentile: float = 
 
 def compare_table(runs: list[str], baselines: bool = True, calib: int = 2000,
                   percentile: float = 99.9, t_eval: int | None = None) -> list[dict]:
-    """Rows for ``snnviz compare``: one per run, then proxy's baselines when present."""
-    results = [load_result(r) for r in runs]
+    """Rows for ``snnviz compare``: one per run, then proxy's baselines when present. A
+    folder without ``result.json`` whose sub-folders hold runs (a sweep) stands for them."""
+    paths: list[Path] = []
+    for r in runs:
+        p = Path(r)
+        inner = sorted(p.glob("*/result.json")) if p.is_dir() else []
+        paths += [q.parent for q in inner] if inner and not (p / "result.json").exists() \
+            else [p]
+    results = [load_result(r) for r in paths]
     rows = [run_row(r) for r in results]
     if baselines:
         rows += proxy_baselines(results, calib, percentile, t_eval)

@@ -25,7 +25,7 @@ from snnviz.ui.explore.runs_tab import RunLibraryTab  # noqa: E402
 from snnviz.ui.explore.sandbox_tab import SandboxTab  # noqa: E402
 
 DATASETS = ["mnist-mini", "fashion-mnist-mini", "synthetic"]
-QUERY = ("algorithm=s4nn&dataset=synthetic&seed=2&hidden=12&online_chunk=20&epochs=50&every=2"
+QUERY = ("algorithm=s4nn&dataset=synthetic&seed=2&hidden=12&online_chunk=20&epochs=1000&every=2"
          "&init_out=60&view=neuron-sandbox&sample=3&present=1&hide=settings,buttons"
          "&runs=old")
 

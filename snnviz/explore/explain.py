@@ -128,8 +128,9 @@ EXPLANATIONS: dict[str, str] = {
     "runs_compare": (
         "**A/B comparison.** Several runs side by side: validation accuracy per epoch, the "
         "final test accuracy under each evaluation policy, wall time, and (when recorded) "
-        "spikes per sample and the mean decision time "
-        r"$\overline{\min_j t_j}$ over the validation split."),
+        "the spiking neurons per sample of the validation split, summed over the layers, "
+        r"$\frac{1}{n}\sum_l \#\{(s, j) : t^{(s)}_{lj} < t_{max}\}$, "
+        "and the mean first-spike time of the output neurons that fire."),
 }
 
 

@@ -18,7 +18,11 @@ from pathlib import Path
 from snnviz.algorithms import get_algorithm
 
 PAPER = {("s4nn", "mnist"): "97.4", ("s4nn", "fashion-mnist"): "88.0 (from BS4NN paper)",
-         ("bs4nn", "mnist"): "97.0", ("bs4nn", "fashion-mnist"): "87.3"}
+         ("bs4nn", "mnist"): "97.0", ("bs4nn", "fashion-mnist"): "87.3",
+         ("stidi-bp", "mnist"): "not retrieved (FC)", ("stidi-bp-conv", "mnist"): "99.2",
+         ("stidi-bp-conv", "fashion-mnist"): "92.8",
+         ("stidi-bp-conv-binary", "mnist"): "about 98.6",
+         ("stidi-bp-conv-binary", "fashion-mnist"): "about 92.0"}
 
 
 def command(r: dict) -> str:
@@ -33,8 +37,10 @@ def command(r: dict) -> str:
     sets += "".join(f" --set {k}={','.join(map(str, v)) if isinstance(v, list) else v}"
                     for k, v in changed.items())
     bs = c["train"]["batch_size"]
+    sizes = "".join(f" --{k.replace('_', '-')} {c['data'][k]}"
+                    for k in ("train_size", "val_size", "test_size") if c["data"].get(k))
     return (f"snnviz train --algorithm {r['algorithm']} --dataset {r['dataset']} --data-root DATA "
-            f"--epochs {c['train']['epochs']} --seed {r['seed']}"
+            f"{sizes} --epochs {c['train']['epochs']} --seed {r['seed']}"
             + (f" --batch-size {bs}" if bs != 1 else "") + (f" {sets.strip()}" if sets.strip() else ""))
 
 

@@ -37,10 +37,10 @@ def command(r: dict) -> str:
     sets += "".join(f" --set {k}={','.join(map(str, v)) if isinstance(v, list) else v}"
                     for k, v in changed.items())
     bs = c["train"]["batch_size"]
-    sizes = "".join(f" --{k.replace('_', '-')} {c['data'][k]}"
+    sizes = "".join(f"--{k.replace('_', '-')} {c['data'][k]} "
                     for k in ("train_size", "val_size", "test_size") if c["data"].get(k))
     return (f"snnviz train --algorithm {r['algorithm']} --dataset {r['dataset']} --data-root DATA "
-            f"{sizes} --epochs {c['train']['epochs']} --seed {r['seed']}"
+            f"{sizes}--epochs {c['train']['epochs']} --seed {r['seed']}"
             + (f" --batch-size {bs}" if bs != 1 else "") + (f" {sets.strip()}" if sets.strip() else ""))
 
 

@@ -104,6 +104,8 @@ def test_threaded_steps_and_periodic_refresh():
     lab = _lab(threaded=True, update_ms=20)
     assert lab.run_steps(2) == 2
     assert len(lab.figures["curves"].data[0].x) == 2
+    assert lab.run() == 4                      # to the end, past the last step's events
+    assert lab.summary["status"] == "ok" and lab.run_steps(1) == 0
     lab.close()
 
     async def main():

@@ -406,7 +406,8 @@ class TrainingLab:
             before = self._batches
             self.worker.step()
             if self.threaded:
-                self._wait(lambda b=before: self._batches > b, timeout)
+                self._wait(lambda b=before, w=self.worker: self._batches > b or w.finished,
+                           timeout)
             else:
                 self.drain()
             if self._batches == before:

@@ -83,8 +83,9 @@ def connect(pw, port: int, timeout: float = 60.0):
             time.sleep(0.5)
 
 
-def headless_rate(seconds: float) -> float:
-    """Samples/s of the dashboard's worker with nobody watching."""
+def headless_rate(seconds: float) -> dict:
+    """Samples/s of the dashboard's worker with nobody watching, and the share of a core its
+    thread used."""
     worker = TrainingWorker(make_run_config("s4nn", "mnist-mini", overrides=OVERRIDES),
                             EventQueue(512))
     while worker.trainer is None:
@@ -92,10 +93,13 @@ def headless_rate(seconds: float) -> float:
     worker.resume()
     time.sleep(2.0)                                       # compile and warm up
     s0, t0 = worker.trainer.samples_trained, time.perf_counter()
+    c0 = thread_cpu(worker.thread.native_id)
     time.sleep(seconds)
-    rate = (worker.trainer.samples_trained - s0) / (time.perf_counter() - t0)
+    dt = time.perf_counter() - t0
+    out = {"rate": (worker.trainer.samples_trained - s0) / dt,
+           "cpu": (thread_cpu(worker.thread.native_id) - c0) / dt}
     worker.stop()
-    return rate
+    return out
 
 
 class Sessions:
@@ -157,14 +161,16 @@ def watched_rate(tabs: list, seconds: float, loop_tid: int) -> dict:
     """Samples/s of the first tab's run, live-view refreshes/s it was sent, and the share of
     a core used by its training thread, the server's event loop and the browser."""
     app = tabs[0][1]
-    wtid = app.worker.thread.native_id
-    s0, u0, t0 = app.worker.trainer.samples_trained, app.updates, time.perf_counter()
+    worker = app.worker
+    wtid = worker.thread.native_id
+    s0, u0, t0 = worker.trainer.samples_trained, app.updates, time.perf_counter()
+    k0 = worker.trainer.step
     c0 = thread_cpu(wtid), thread_cpu(loop_tid), browser_cpu()
     time.sleep(seconds)
     dt = time.perf_counter() - t0
     c1 = thread_cpu(wtid), thread_cpu(loop_tid), browser_cpu()
-    return {"rate": (app.worker.trainer.samples_trained - s0) / dt,
-            "updates": (app.updates - u0) / dt,
+    return {"rate": (worker.trainer.samples_trained - s0) / dt,
+            "updates": (app.updates - u0) / dt, "steps": (worker.trainer.step - k0) / dt,
             "cpu": [(b - a) / dt for a, b in zip(c0, c1)]}
 
 
@@ -181,8 +187,8 @@ def latencies(tabs: list, clicks: int) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=20.0, help="per throughput window")
-    parser.add_argument("--rounds", type=int, default=2, help="headless/watched pairs")
+    parser.add_argument("--seconds", type=float, default=10.0, help="per throughput window")
+    parser.add_argument("--rounds", type=int, default=4, help="headless/watched pairs")
     parser.add_argument("--clicks", type=int, default=20, help="pause+start pairs per case")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
@@ -200,6 +206,7 @@ def main() -> None:
     time.sleep(1.0)
     url = f"http://127.0.0.1:{port}/dashboard"
     results = {}
+    load0 = os.getloadavg()
     cdp = free_port()
     profile = tempfile.TemporaryDirectory()
     chromium = subprocess.Popen(
@@ -229,14 +236,21 @@ def main() -> None:
     server.stop()
 
     rates = [w["rate"] for w in watched]
+    head_rates = [h["rate"] for h in head]
     cpu = np.mean([w["cpu"] for w in watched], axis=0)
+    load1 = os.getloadavg()
     print("dashboard benchmark (s4nn on mnist-mini, 784-400-10, online chunks of 100)")
-    print(f"  machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
-    print(f"  headless samples/s per round: {', '.join(f'{r:,.0f}' for r in head)}")
+    print(f"  machine: {os.cpu_count()} cores, load average (1/5/15 min) at the start "
+          f"{load0[0]:.1f}/{load0[1]:.1f}/{load0[2]:.1f}, at the end "
+          f"{load1[0]:.1f}/{load1[1]:.1f}/{load1[2]:.1f}")
+    print(f"  headless samples/s per round: {', '.join(f'{r:,.0f}' for r in head_rates)}")
     print(f"  watched  samples/s per round: {', '.join(f'{r:,.0f}' for r in rates)}")
-    print(f"  throughput ratio watched/headless: {sum(rates) / sum(head):.2f} (target >= 0.8)")
+    print(f"  throughput ratio watched/headless: {sum(rates) / sum(head_rates):.2f}"
+          " (target >= 0.8)")
     print(f"  live-view updates per second: {np.mean([w['updates'] for w in watched]):.1f}"
-          " (target >= 10)")
+          f" (target >= 10; at most one per trainer step: "
+          f"{np.mean([w['steps'] for w in watched]):.1f} steps/s while watched)")
+    print(f"  cores used headless: training thread {np.mean([h['cpu'] for h in head]):.2f}")
     print(f"  cores used while watched: training thread {cpu[0]:.2f}, server event loop"
           f" {cpu[1]:.2f}, chromium {cpu[2]:.2f}")
     for n, (lat, lost) in results.items():

@@ -40,9 +40,12 @@ def _f(a: Any) -> np.ndarray:
 
 def _note(fig: go.Figure, text: str) -> None:
     """Show ``text`` in the middle of the figure (empty: hide it)."""
-    for ann in fig.layout.annotations:
-        if ann.name == "note":
-            ann.text, ann.visible = text, bool(text)
+    raw = fig._layout.get("annotations") or ()        # plain dicts: cheap to compare
+    for i, a in enumerate(raw):
+        if a.get("name") == "note":
+            if a.get("text", "") != text or a.get("visible", True) != bool(text):
+                ann = fig.layout.annotations[i]
+                ann.text, ann.visible = text, bool(text)
             return
     if text:
         fig.add_annotation(text=text, name="note", visible=True, showarrow=False, xref="paper",

@@ -91,7 +91,8 @@ class TrainingApp(pn.viewable.Viewer):
         self._retired: list[TrainingWorker] = []     # reset, maybe still ending a step
         self.recorder = Recorder()
         self._snap, self._run_seen = Snapshot(), None
-        self._seen = {"step": -1, "probe": -1, "eval": -1}
+        self._seen: dict[str, tuple[int, float]] = {}     # view -> (data version, time)
+        self._pending, self._last_refresh = False, 0.0
         self._views: list[LiveView] = []
         self.live: dict[str, FigurePane] = {}
         self._last_status, self._status_state = 0.0, ()
@@ -181,13 +182,20 @@ class TrainingApp(pn.viewable.Viewer):
                 w is not None and w.running)
 
     def _buttons(self, status: bool = True) -> None:
+        """Refresh the status line (``status``) and the buttons' states; only what changed
+        is set, since every change is a message to the browser."""
         if status:
-            self.status_text = _status(self._snap, self.worker)
+            text = _status(self._snap, self.worker)
+            if text != self.status_text:
+                self.status_text = text
             self._last_status, self._status_state = time.perf_counter(), self._state()
         running = self.worker is not None and self.worker.running
-        self.start_button.disabled = running or self._finished() or not self._valid
-        self.pause_button.disabled = not running
-        self.step_button.disabled = running or self._finished() or self.worker is None
+        finished = self._finished()
+        for button, disabled in ((self.start_button, running or finished or not self._valid),
+                                 (self.pause_button, not running),
+                                 (self.step_button, running or finished or self.worker is None)):
+            if button.disabled != disabled:
+                button.disabled = disabled
 
     # ------------------------------------------------------------------ actions --------
     def start(self) -> None:
@@ -357,10 +365,12 @@ class TrainingApp(pn.viewable.Viewer):
         """Drain events for at most ``drain_ms``, then patch the visible views (when the
         shared refresh budget allows)."""
         t_end = time.perf_counter() + self._drain_s
+        drained = 0
         while time.perf_counter() < t_end:
             item = self.queue.get()
             if item is None:
                 break
+            drained += 1
             if isinstance(item, Reply):
                 self._guard(item.callback, item.value, who=getattr(item.callback, "__self__",
                                                                    None))
@@ -371,14 +381,16 @@ class TrainingApp(pn.viewable.Viewer):
                 self._each("on_event", item)
                 if isinstance(item, Alert):
                     self.show_message(item.message, "warning")
-        if self.loop_budget.allow():
+        idle = not drained and not self._pending and \
+            time.perf_counter() - self._last_refresh < 1.0      # nothing new: skip, 1 Hz
+        if not idle and self.loop_budget.allow():
             t0 = time.thread_time()              # CPU time: a busy machine is not our cost
             self._refresh()
             self.loop_budget.charge(time.thread_time() - t0)
 
     def _refresh(self, force: bool = False) -> None:
         snap = self.recorder.snapshot()
-        self._snap = snap
+        self._snap, self._last_refresh = snap, time.perf_counter()
         owner = self._tab_owner[self.tabs.active] if self.tabs.active < len(self._tab_owner) \
             else None
         with pn.io.hold():
@@ -392,17 +404,25 @@ class TrainingApp(pn.viewable.Viewer):
                 self._patch_live(snap, force)
             for ext in self.extensions:
                 self._guard(ext.on_refresh, snap, ext is owner, force, who=ext)
-            self._buttons(status=force or time.perf_counter() - self._last_status > 0.25
+            self._buttons(status=force or time.perf_counter() - self._last_status > 1.0
                           or self._state() != self._status_state)
 
     def _patch_live(self, snap: Snapshot, force: bool) -> None:
+        """Patch the views whose data changed, each at most once per its ``every`` seconds
+        (the browser redraws a whole figure for every change it is sent)."""
         seen = {"step": snap.version, "probe": snap.probe_version, "eval": snap.eval_version}
-        old, self._seen = self._seen, seen
+        now = time.perf_counter()
+        self._pending = False
         for v in self._views:
-            if not (force or seen[v.source] != old[v.source]):
+            last = self._seen.get(v.key)
+            if not force and last is not None and last[0] == seen[v.source]:
+                continue
+            if not force and last is not None and now - last[1] < v.every:
+                self._pending = True                 # new data, drawn at a later tick
                 continue
             if v.source != "step" and snap.run is None:
                 continue
+            self._seen[v.key] = (seen[v.source], now)
             pane = self.live[v.key]
             shown = v.patch(pane.object, snap)
             if v.hide_empty:

@@ -42,6 +42,8 @@ class LiveView:
         applies: ``applies(run)``: is the view part of this run's set (by algorithm, shape)?
         wide: takes a whole row instead of half of one.
         hide_empty: hidden while ``patch`` reports no data.
+        every: at most one patch per this many seconds (0: at every refresh that has new
+            data); the browser redraws the whole figure for each patch it is sent.
     """
 
     key: str
@@ -51,6 +53,7 @@ class LiveView:
     applies: Callable[[RunStart], bool] = always
     wide: bool = False
     hide_empty: bool = False
+    every: float = 0.0
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:

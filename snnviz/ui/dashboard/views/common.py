@@ -11,7 +11,11 @@ from snnviz.ui.dashboard.views.base import LiveView, t_max_of
 from snnviz.viz import figures as vf
 from snnviz.viz import update as vu
 
-__all__ = ["COMMON_VIEWS", "FLIPS_VIEW", "targets", "is_binary"]
+__all__ = ["COMMON_VIEWS", "FLIPS_VIEW", "targets", "is_binary", "PROBE_EVERY",
+           "SECONDARY_EVERY"]
+
+PROBE_EVERY = 0.5        # s between redraws of the watched sample's views
+SECONDARY_EVERY = 0.25   # s between redraws of per-step views other than the curves
 
 
 def targets(probe) -> object:
@@ -56,13 +60,14 @@ def _patch_hist(fig, snap: Snapshot) -> bool:
 COMMON_VIEWS = (
     LiveView("curves", "step", lambda run: vf.build_curves(Snapshot(run=run)),
              lambda fig, snap: vu.patch_curves(fig, snap), wide=True),
-    LiveView("race", "probe", lambda run: vf.build_race(None, _classes(run)), _patch_race),
+    LiveView("race", "probe", lambda run: vf.build_race(None, _classes(run)), _patch_race,
+             every=PROBE_EVERY),
     LiveView("membrane", "probe",
              lambda run: vf.build_membrane(None, t_max_of(run), names=_classes(run),
                                            title="Membrane potential: output layer"),
-             _patch_membrane),
+             _patch_membrane, every=PROBE_EVERY),
     LiveView("raster", "probe", lambda run: vf.build_raster(None, n_layers=_n_layers(run)),
-             lambda fig, snap: vu.patch_raster(fig, snap.probe)),
+             lambda fig, snap: vu.patch_raster(fig, snap.probe), every=PROBE_EVERY),
     LiveView("hist", "eval",
              lambda run: vf.build_spike_hist(None, t_max_of(run), n_layers=_n_layers(run)),
              _patch_hist),
@@ -78,4 +83,5 @@ def is_binary(run: RunStart) -> bool:
 
 # shown once the run records sign flips
 FLIPS_VIEW = LiveView("flips", "step", lambda run: vf.build_sign_flips(Snapshot(run=run)),
-                      _patch_flips, applies=is_binary, wide=True, hide_empty=True)
+                      _patch_flips, applies=is_binary, wide=True, hide_empty=True,
+                      every=SECONDARY_EVERY)

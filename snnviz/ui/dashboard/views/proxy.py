@@ -6,6 +6,7 @@ from __future__ import annotations
 from snnviz.record import Snapshot
 from snnviz.training.events import RunStart
 from snnviz.ui.dashboard.views.base import LiveView
+from snnviz.ui.dashboard.views.common import PROBE_EVERY, SECONDARY_EVERY
 from snnviz.ui.dashboard.views.ttfs import is_ttfs
 from snnviz.viz import figures as vf
 from snnviz.viz import update as vu
@@ -56,12 +57,12 @@ def _patch_steps(fig, snap: Snapshot) -> bool:
 
 PROXY_VIEWS = (
     LiveView("twin", "step", lambda run: vf.build_twin_scatter(None, _n_layers(run)),
-             _patch_twin, applies=is_proxy),
+             _patch_twin, applies=is_proxy, every=PROBE_EVERY),
     LiveView("ann_snn", "step", lambda run: vf.build_ann_snn_accuracy(Snapshot(run=run)),
-             _patch_accuracy, applies=is_proxy),
+             _patch_accuracy, applies=is_proxy, every=SECONDARY_EVERY),
     LiveView("time_steps", "step",
              lambda run: vf.build_decision_time(("validation", "training batch"),
                                                 title="SNN accuracy vs time steps simulated",
                                                 x_title="time steps simulated"),
-             _patch_steps, applies=is_proxy),
+             _patch_steps, applies=is_proxy, every=PROBE_EVERY),
 )

@@ -7,6 +7,7 @@ from snnviz.algorithms import ALGORITHMS
 from snnviz.record import Snapshot
 from snnviz.training.events import RunStart
 from snnviz.ui.dashboard.views.base import LiveView, t_max_of
+from snnviz.ui.dashboard.views.common import SECONDARY_EVERY
 from snnviz.viz import figures as vf
 from snnviz.viz import update as vu
 
@@ -48,5 +49,5 @@ def _patch_displacement(fig, snap: Snapshot) -> bool:
 TTFS_VIEWS = (
     LiveView("decision_time", "eval", _build_decision, _patch_decision, applies=is_ttfs),
     LiveView("displacement", "step", lambda run: vf.build_stidi_displacement(Snapshot(run=run)),
-             _patch_displacement, applies=is_stidi, wide=True),
+             _patch_displacement, applies=is_stidi, wide=True, every=SECONDARY_EVERY),
 )

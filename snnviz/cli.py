@@ -149,8 +149,9 @@ def _prepare_out(args: argparse.Namespace, cfg) -> Path:
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out):
             pass
-    except OSError as e:
-        raise UsageError(f"cannot write to output folder {out}: {e.strerror or e}") from None
+    except (OSError, ValueError) as e:          # ValueError: a NUL character in the path
+        raise UsageError(f"cannot write to output folder {str(out)!r}: "
+                         f"{getattr(e, 'strerror', None) or e}") from None
     return out
 
 

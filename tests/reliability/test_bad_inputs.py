@@ -108,16 +108,18 @@ def test_huge_pasted_value_is_cut_in_the_message(capsys, tmp_path):
     assert len(err) < 300
 
 
-def test_non_utf8_arguments():
-    """Bytes that are not UTF-8 on the command line (a real process: argv as bytes)."""
+def test_non_utf8_arguments(capsys, tmp_path):
+    """Bytes that are not UTF-8 on the command line: Python hands them over as lone
+    surrogates (``\\udcff``); a real process (stderr escapes them), then in-process."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), NUMBA_NUM_THREADS="1")
-    for args, says in (([b"--set", b"lr_out=\xff\xfe"], b"lr_out: cannot read '\\udcff\\udcfe'"),
-                       ([b"--set", b"\xff=1"], b"unknown setting(s) \\udcff"),
-                       ([b"--dataset", b"mn\xffist"], b"unknown dataset 'mn\\udcffist'")):
-        p = subprocess.run([sys.executable.encode(), b"-m", b"snnviz", b"train", b"--algorithm",
-                            b"s4nn", *args], capture_output=True, env=env, timeout=120)
-        assert p.returncode == 2, p.stderr
-        assert says in p.stderr and b"Traceback" not in p.stderr, p.stderr
+    p = subprocess.run([sys.executable.encode(), b"-m", b"snnviz", b"train", b"--algorithm",
+                        b"s4nn", b"--set", b"lr_out=\xff\xfe"], capture_output=True, env=env,
+                       timeout=120)
+    assert p.returncode == 2, p.stderr
+    assert b"lr_out: cannot read '\\udcff\\udcfe'" in p.stderr and b"Traceback" not in p.stderr
+    code, err = run(capsys, *train("--dataset", "mn\udcffist"))
+    assert code == 2
+    assert_one_line_error(err, "unknown dataset 'mn\\udcffist'")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
@@ -254,6 +256,9 @@ def test_unwritable_output_folder(capsys, tmp_path, run_copy):
     code, err = run(capsys, *train("--out", str(blocker)))          # --out names a file
     assert code == 2
     assert_one_line_error(err, "cannot write to output folder", str(blocker))
+    code, err = run(capsys, *train("--out", str(tmp_path / "o\0x")))   # a NUL character
+    assert code == 2
+    assert_one_line_error(err, "cannot write to output folder", "embedded null byte")
     # a good run whose folder became read-only: --resume is refused, the checkpoint survives
     before = tree(run_copy)
     run_copy.chmod(0o500)

@@ -41,7 +41,8 @@ def command(r: dict) -> str:
                     for k in ("train_size", "val_size", "test_size") if c["data"].get(k))
     return (f"snnviz train --algorithm {r['algorithm']} --dataset {r['dataset']} --data-root DATA "
             f"{sizes}--epochs {c['train']['epochs']} --seed {r['seed']}"
-            + (f" --batch-size {bs}" if bs != 1 else "") + (f" {sets.strip()}" if sets.strip() else ""))
+            + (f" --batch-size {bs}" if bs != 1 else "")
+            + (f" {sets.strip()}" if sets.strip() else ""))
 
 
 def row(path: Path) -> str:

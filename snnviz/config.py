@@ -112,7 +112,8 @@ class Validated:
     def __post_init__(self) -> None:
         hints = _resolved_types(type(self))
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            _check_one(type(self).__name__, f.name, getattr(self, f.name), hints[f.name], f.metadata)
+            _check_one(type(self).__name__, f.name, getattr(self, f.name), hints[f.name],
+                       f.metadata)
         self._check()
 
     def _check(self) -> None:
@@ -128,7 +129,8 @@ class DataConfig(Validated):
     )
     train_size: int | None = hp(None, "training samples used (default: all)", bounds=(1, None))
     test_size: int | None = hp(None, "test samples used (default: all)", bounds=(1, None))
-    split_seed: int = hp(0, "seed of the fixed train/validation/test permutations", bounds=(0, None))
+    split_seed: int = hp(0, "seed of the fixed train/validation/test permutations",
+                         bounds=(0, None))
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,8 @@ class EvalPolicy(Validated):
     ``lowest-index`` or ``optimistic`` (reference code: correct if the label is among them).
     """
 
-    no_spike: str = hp("wrong", "decision when no output neuron fires", choices=("wrong", "potential"))
+    no_spike: str = hp("wrong", "decision when no output neuron fires",
+                       choices=("wrong", "potential"))
     ties: str = hp(
         "wrong",
         "decision when output neurons tie for first spike",
@@ -176,7 +179,8 @@ class TrainConfig(Validated):
     )
     lr_decay: float = hp(1.0, "multiply the learning rates by this after every epoch "
                          "(1 = constant, as in the papers)", bounds=(0.01, 1.0), step=0.01)
-    no_spike: str = hp("wrong", "eval: decision when no output fires", choices=("wrong", "potential"))
+    no_spike: str = hp("wrong", "eval: decision when no output fires",
+                       choices=("wrong", "potential"))
     ties: str = hp(
         "wrong",
         "eval: decision when outputs tie for first spike",

@@ -5,7 +5,10 @@ import pytest
 import torch
 
 from snnviz.neurons.if_neuron import (
-    first_spike_times, first_spike_times_naive, integrate, membrane_trace,
+    first_spike_times,
+    first_spike_times_naive,
+    integrate,
+    membrane_trace,
 )
 
 

@@ -38,8 +38,14 @@ from typing import ClassVar, NamedTuple
 import numpy as np
 import torch
 
-from snnviz.algorithms._common import Readout, relative_targets, normalize_error, sign_flips
-from snnviz.algorithms._common import ttfs_correct, ttfs_predict
+from snnviz.algorithms._common import (
+    Readout,
+    normalize_error,
+    relative_targets,
+    sign_flips,
+    ttfs_correct,
+    ttfs_predict,
+)
 from snnviz.config import Validated, hp
 from snnviz.encoders.latency import latency_s4nn
 from snnviz.neurons import _kernels

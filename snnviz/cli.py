@@ -12,8 +12,10 @@ import argparse
 import json
 import os
 import platform
+import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -170,6 +172,18 @@ def _with_defaults(old: dict, cfg) -> dict:
     return old
 
 
+def _term_as_interrupt():
+    """Make SIGTERM (``kill``, a batch scheduler's stop, systemd) end a run like Ctrl-C:
+    checkpoint, then exit 130. Returns the previous handler (None off the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, handler)
+
+
 def _resume_state(out: Path, cfg) -> dict:
     from snnviz.training.checkpoint import load_checkpoint
 
@@ -313,38 +327,43 @@ def _train(args: argparse.Namespace, cfg, ctx) -> int:
         save_checkpoint(st, out / "checkpoint.pt")
 
     end = None
+    previous = _term_as_interrupt()
     try:
-        for ev in trainer.steps():
-            replay(ev)                  # per-epoch record for the dashboard's run library
-            if isinstance(ev, BatchEnd):
-                bar.update(ev.n)
-                bar.set_postfix(epoch=ev.epoch + 1, acc=f"{ev.running_accuracy:.3f}",
-                                loss=f"{ev.loss:.4f}", refresh=False)
-                if time.monotonic() - last_ckpt > trainer.cfg.train.checkpoint_seconds:
-                    checkpoint()
-                    last_ckpt = time.monotonic()
-            elif isinstance(ev, EpochEnd):
-                checkpoint()
-                if main_rank:
-                    replay.save(out / REPLAY_FILE)
-                last_ckpt = time.monotonic()
-                val = "-" if ev.val_accuracy is None else f"{ev.val_accuracy:.4f}"
-                if not quiet:
-                    bar.write(f"epoch {ev.epoch + 1}: train acc {ev.train_accuracy:.4f} "
-                              f"val acc {val} ({ev.seconds:.1f} s)", file=sys.stderr)
-            elif isinstance(ev, RunEnd):
-                end = ev
-    except KeyboardInterrupt:
-        bar.close()
         try:
-            checkpoint()
-        except KeyboardInterrupt:      # a second Ctrl-C while saving: the last file is whole
-            print(f"snnviz: interrupted twice; the previous checkpoint in {out} is kept, "
-                  f"continue with --resume --out {out}", file=sys.stderr)
+            for ev in trainer.steps():
+                replay(ev)                  # per-epoch record for the dashboard's run library
+                if isinstance(ev, BatchEnd):
+                    bar.update(ev.n)
+                    bar.set_postfix(epoch=ev.epoch + 1, acc=f"{ev.running_accuracy:.3f}",
+                                    loss=f"{ev.loss:.4f}", refresh=False)
+                    if time.monotonic() - last_ckpt > trainer.cfg.train.checkpoint_seconds:
+                        checkpoint()
+                        last_ckpt = time.monotonic()
+                elif isinstance(ev, EpochEnd):
+                    checkpoint()
+                    if main_rank:
+                        replay.save(out / REPLAY_FILE)
+                    last_ckpt = time.monotonic()
+                    val = "-" if ev.val_accuracy is None else f"{ev.val_accuracy:.4f}"
+                    if not quiet:
+                        bar.write(f"epoch {ev.epoch + 1}: train acc {ev.train_accuracy:.4f} "
+                                  f"val acc {val} ({ev.seconds:.1f} s)", file=sys.stderr)
+                elif isinstance(ev, RunEnd):
+                    end = ev
+        except KeyboardInterrupt:
+            bar.close()
+            try:
+                checkpoint()
+            except KeyboardInterrupt:      # a second Ctrl-C while saving: the last file is whole
+                print(f"snnviz: interrupted twice; the previous checkpoint in {out} is kept, "
+                      f"continue with --resume --out {out}", file=sys.stderr)
+                return EXIT_INTERRUPTED
+            print(f"snnviz: interrupted; checkpoint saved, continue with --resume --out {out}",
+                  file=sys.stderr)
             return EXIT_INTERRUPTED
-        print(f"snnviz: interrupted; checkpoint saved, continue with --resume --out {out}",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     bar.close()
     checkpoint()
     if not main_rank:

@@ -294,3 +294,27 @@ def test_resume_a_run_written_before_a_field_existed(tmp_path, capsys):
     assert main(["train", "--algorithm", "s4nn", *SMALL, "--epochs", "2", "--out", str(out),
                  "--resume", "--quiet"]) == 0
     assert json.loads((out / "result.json").read_text())["epochs_run"] == 2
+
+
+def test_sigterm_checkpoints_like_ctrl_c(tmp_path):
+    """A scheduler's or systemd's stop (SIGTERM) saves a checkpoint and exits 130; the run
+    then resumes."""
+    out = tmp_path / "run"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    p = subprocess.Popen([sys.executable, "-m", "snnviz", "train", "--algorithm", "s4nn",
+                          "--dataset", "mnist-mini", "--epochs", "50", "--quiet", "--out",
+                          str(out)], env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "checkpoint.pt").exists() and p.poll() is None:
+        assert time.monotonic() < deadline, "no first checkpoint"
+        time.sleep(0.2)
+    p.send_signal(signal.SIGTERM)
+    err = p.communicate(timeout=120)[1]
+    assert p.returncode == 130, err
+    assert "checkpoint saved" in err
+    from snnviz.training.checkpoint import load_checkpoint
+
+    epochs = load_checkpoint(out / "checkpoint.pt")["epoch"] + 1
+    assert main(["train", "--algorithm", "s4nn", "--dataset", "mnist-mini", "--epochs",
+                 str(epochs), "--out", str(out), "--resume", "--quiet"]) == 0
+    assert json.loads((out / "result.json").read_text())["epochs_run"] == epochs

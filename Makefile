@@ -37,10 +37,12 @@ bench: $(STAMP)
 
 # Full-dataset runs of docs/results.md (hours on 2 cores; each writes runs/results/NAME).
 results: $(STAMP)
-	$(PY) -m snnviz train --algorithm s4nn --dataset mnist --data-root $(DATA) --epochs 40 \
+	$(PY) -m snnviz train --algorithm s4nn --dataset mnist --data-root $(DATA) --epochs 100 \
 		--set order=fixed --seed $(SEED) --out runs/results/s4nn-mnist
 	$(PY) -m snnviz train --algorithm s4nn --dataset fashion-mnist --data-root $(DATA) \
-		--epochs 40 --set order=fixed --seed $(SEED) --out runs/results/s4nn-fashion-mnist
+		--epochs 20 --set order=fixed --set thr_hidden=300.0 --set thr_out=300.0 \
+		--set lr_hidden=0.05 --set lr_out=0.05 --set dead_reset=0.0 --seed $(SEED) \
+		--out runs/results/s4nn-fashion-mnist-lr05
 	$(PY) -m snnviz train --algorithm bs4nn --dataset mnist --data-root $(DATA) --epochs 40 \
 		--set order=replacement --seed $(SEED) --out runs/results/bs4nn-mnist
 	$(PY) -m snnviz train --algorithm bs4nn --dataset fashion-mnist --data-root $(DATA) \

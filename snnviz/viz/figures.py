@@ -329,13 +329,21 @@ def build_twin_scatter(extra: dict | None, n_layers: int = 2, theme: dict = THEM
                   xaxis={"title": "ANN activation / threshold", "rangemode": "tozero"},
                   yaxis={"title": "SNN rate (spikes / T)", "range": [-0.02, 1.05]},
                   legend={"orientation": "h", "y": -0.25, "x": 0})
+    add_twin_traces(fig, n_layers, "identity", theme)
+    up.patch_twin_scatter(fig, extra)
+    return fig
+
+
+def add_twin_traces(fig: go.Figure, n_layers: int, line_name: str, theme: dict = THEME
+                    ) -> go.Figure:
+    """The traces of an ANN-vs-SNN twin scatter: one marker trace per layer, then the dashed
+    reference line named ``line_name`` (shared by the dashboard's and the notebooks' views)."""
     pal = theme["palette"]
     for i, name in enumerate(layer_names(max(n_layers, 1))):
         fig.add_trace(go.Scatter(name=name, mode="markers", opacity=0.6,
                                  marker={"size": 5, "color": pal[i % len(pal)]}))
-    fig.add_trace(go.Scatter(name="identity", mode="lines",
+    fig.add_trace(go.Scatter(name=line_name, mode="lines",
                              line={"dash": "dash", "color": theme["threshold"], "width": 1}))
-    up.patch_twin_scatter(fig, extra)
     return fig
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from snnviz.viz.figures import THEME, _figure
+from snnviz.viz.figures import THEME, _figure, add_twin_traces
 from snnviz.viz.update import _note, _restyle, layer_names
 
 __all__ = ["neuron_potential", "neuron_fire_time", "build_neuron", "patch_neuron",
@@ -180,12 +180,7 @@ def build_twin(n_layers: int, theme: dict = THEME) -> go.Figure:
                   xaxis={"title": "ANN activation (ReLU)", "rangemode": "tozero"},
                   yaxis={"title": "SNN rate (spikes / T)", "range": [-0.02, 1.05]},
                   legend={"orientation": "h", "y": -0.25, "x": 0})
-    pal = theme["palette"]
-    for i, name in enumerate(layer_names(max(n_layers, 1))):
-        fig.add_trace(go.Scatter(name=name, mode="markers", opacity=0.6,
-                                 marker={"size": 5, "color": pal[i % len(pal)]}))
-    fig.add_trace(go.Scatter(name="min(a / thr, 1)", mode="lines",
-                             line={"dash": "dash", "color": theme["threshold"], "width": 1}))
+    add_twin_traces(fig, n_layers, "min(a / thr, 1)", theme)
     patch_twin(fig, (), (), 1.0)
     return fig
 

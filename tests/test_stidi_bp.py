@@ -200,21 +200,28 @@ def autograd_reference(params, fwd, y, cfg):
     return grads, requested
 
 
+def check_backward_against_autograd(cfg, seed):
+    """Gradients and requested displacements of one random batch equal the autograd
+    reference; returns (params, forward, labels, gradients) for further checks."""
+    p = A.init(cfg, make_generator(seed))
+    t, y = data(cfg, 9, seed)
+    fwd = A.forward(p, t, cfg)
+    grads, req = A.backward_displacements(p, fwd, y.numpy(), cfg)
+    ref_g, ref_req = autograd_reference(p, fwd, y.numpy(), cfg)
+    for a, b in zip(grads.w, ref_g):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-9)
+    for a, b in zip(req, ref_req):
+        np.testing.assert_allclose(a, b, atol=1e-9, rtol=1e-9)
+    return p, fwd, y, grads
+
+
 @pytest.mark.parametrize("norm", ["l2", "none"])
 @pytest.mark.parametrize("silent_ref", ["peak", "t_max"])
 def test_backward_equals_autograd(norm, silent_ref):
     cfg = small_cfg(error_norm=norm, silent_ref=silent_ref, beta=0.7)
     checked_silent = False
     for seed in range(4):
-        p = A.init(cfg, make_generator(seed))
-        t, y = data(cfg, 9, seed)
-        fwd = A.forward(p, t, cfg)
-        grads, req = A.backward_displacements(p, fwd, y.numpy(), cfg)
-        ref_g, ref_req = autograd_reference(p, fwd, y.numpy(), cfg)
-        for a, b in zip(grads.w, ref_g):
-            torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-9)
-        for a, b in zip(req, ref_req):
-            np.testing.assert_allclose(a, b, atol=1e-9, rtol=1e-9)
+        _, fwd, _, _ = check_backward_against_autograd(cfg, seed)
         checked_silent |= any(bool((x.numpy() == cfg.t_max).any()) for x in fwd.times)
     assert checked_silent                    # the silent-neuron rule was exercised
 
@@ -223,15 +230,7 @@ def test_backward_target_reference_equals_autograd():
     cfg = small_cfg(grad_ref="target", beta=0.7)
     moved = False
     for seed in range(4):
-        p = A.init(cfg, make_generator(seed))
-        t, y = data(cfg, 9, seed)
-        fwd = A.forward(p, t, cfg)
-        grads, req = A.backward_displacements(p, fwd, y.numpy(), cfg)
-        ref_g, ref_req = autograd_reference(p, fwd, y.numpy(), cfg)
-        for a, b in zip(grads.w, ref_g):
-            torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-9)
-        for a, b in zip(req, ref_req):
-            np.testing.assert_allclose(a, b, atol=1e-9, rtol=1e-9)
+        p, fwd, y, grads = check_backward_against_autograd(cfg, seed)
         spike = dataclasses.replace(cfg, grad_ref="spike")
         moved |= any(not torch.equal(a, b) for a, b in
                      zip(grads.w, A.backward_displacements(p, fwd, y.numpy(), spike)[0].w))

@@ -107,6 +107,36 @@ def test_online_kernel_equals_dense_reference(mod, delta_weights):
 
 
 @pytest.mark.parametrize("mod", [s4nn, bs4nn])
+@pytest.mark.parametrize("online", [True, False])
+def test_silent_neurons_and_late_inputs_match_reference(mod, online):
+    """Many silent neurons (zero error) and many inputs at ``t_max - 1`` (BS4NN's black
+    pixels): the backward loops stop at the last neuron that has an error, exactly."""
+    cfg = small_cfg(mod, thr_hidden=9.0 if mod is s4nn else 50.0,
+                    delta_weights="updated" if online else "forward")
+    params, t, y = random_problem(mod, cfg, 24, seed=21)
+    late = torch.rand(t.shape, generator=torch.Generator().manual_seed(2)) < 0.5
+    t = torch.where(late, torch.full_like(t, cfg.t_max - 1), t)
+    fwd = mod.forward(params, t, cfg)
+    assert (fwd.times[0].numpy() == cfg.t_max).mean() > 0.2          # silent hidden neurons
+    if not online:                                  # mini-batch: autograd of the surrogate
+        grads = mod.backward(params, fwd, t, y.numpy(), cfg)
+        ref = autograd_grads(params, t, y, cfg, [x.numpy() for x in fwd.times])
+        for g, r in zip(grads.w, ref):
+            np.testing.assert_allclose(g.numpy(), r.numpy(), rtol=0, atol=1e-10)
+        return
+    new, stats = mod.train_step(params, t, y, cfg, online=True)
+    ws, alphas = [w.numpy() for w in params.w], list(params.alpha.numpy())
+    total = np.zeros(len(ws), int)
+    for k in range(len(y)):
+        ws, alphas, flips = online_step(ws, alphas, t[k].numpy(), int(y[k]), cfg, cfg.BINARY)
+        total += flips
+    assert stats.flips == (tuple(total) if cfg.BINARY else ())
+    for a, b in zip(new.w, ws):
+        np.testing.assert_allclose(a.numpy(), b, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(new.alpha.numpy(), alphas, atol=1e-12)
+
+
+@pytest.mark.parametrize("mod", [s4nn, bs4nn])
 def test_forward_equals_dense_reference(mod):
     cfg = small_cfg(mod)
     params, t, y = random_problem(mod, cfg, 40, seed=3)

@@ -111,6 +111,32 @@ def forward_layer(t_pre, wT, binary, thr, t_max, delay, strict, late_step, t_out
                  t_out[b], v_fire[b], v_late[b], v, fired)
 
 
+@nb.njit(**_opts)
+def _last_learning_time(t_post, delta):
+    """Latest spike time among the neurons whose error is non-zero (-1 if none).
+
+    An input spiking at or after it only meets neurons with ``delta = 0``: its weight steps
+    ``w - lr * 0``, its share of the error sent down and of the scale gradient are zero, and
+    no sign can flip, so the backward loops stop there. This matters for silent neurons
+    (``t = t_max``): a silent hidden neuron precedes no output spike, so its error is zero,
+    and BS4NN's black pixels (``t = t_max - 1``) would otherwise all be visited for it.
+    """
+    last = -1
+    for j in range(t_post.shape[0]):
+        if delta[j] != 0.0 and t_post[j] > last:
+            last = t_post[j]
+    return last
+
+
+@nb.njit(**_opts)
+def _last_learning_post(t_post, delta):
+    """:func:`_last_learning_time` of every sample of a batch ``[B, n]`` -> ``[B]``."""
+    out = np.empty(t_post.shape[0], np.int64)
+    for b in range(t_post.shape[0]):
+        out[b] = _last_learning_time(t_post[b], delta[b])
+    return out
+
+
 @nb.njit(parallel=True, **_opts)
 def backward_layer(t_pre, t_post, delta, wT, lr, decay, delay, t_max, updated, binary,
                    grad, delta_pre, alpha_part):
@@ -127,9 +153,7 @@ def backward_layer(t_pre, t_post, delta, wT, lr, decay, delay, t_max, updated, b
     B = t_pre.shape[0]
     n_in, n_out = wT.shape
     inv_b = 1.0 / B
-    last_post = np.empty(B, np.int64)
-    for b in range(B):
-        last_post[b] = t_post[b].max()
+    last_post = _last_learning_post(t_post, delta)
     for i in nb.prange(n_in):
         grad[i, :] = 0.0
         for b in range(B):
@@ -266,7 +290,7 @@ def online_chunk(t_in, labels, w_flat, sizes, alpha, binary, thr, lr, decay, lr_
                             wT[i, j] *= decay[l]
             delta_pre[:n_i] = 0.0
             g_alpha = 0.0
-            last_post = t_post.max()
+            last_post = _last_learning_time(t_post, delta[:n_o])
             for k in range(n_act[l]):
                 i = order[k]
                 ti = t_pre[i]

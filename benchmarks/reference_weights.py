@@ -1,4 +1,4 @@
-"""Evaluate the authors' released S4NN weights with snnviz's forward pass and read-out.
+"""Evaluate the authors' released S4NN or BS4NN weights with snnviz's forward pass and read-out.
 
 The S4NN reference repository ships ``weights_pretrained.npy`` (784-400-10, trained with the
 reference script). Scoring it under every evaluation policy checks that snnviz's forward
@@ -8,6 +8,11 @@ matters. The reference script relabels digits through ``cats = [4,1,0,7,9,2,3,5,
 neuron d stands for digit d.
 
     python benchmarks/reference_weights.py PATH/weights_pretrained.npy --data-root DIR
+    python benchmarks/reference_weights.py PATH/W0_binary.npy PATH/W1_binary.npy --data-root DIR
+
+The BS4NN repository ships the real-valued latent weights ``W0_binary.npy`` (600x784x1) and
+``W1_binary.npy`` (10x600x1) as plain ``.npy`` files; their layer scales are hard-coded in
+its notebook (4.03707844 and 9.06516109) and its labels are the digits themselves.
 
 The file is a pickled object array of (cupy) arrays. It is read with a restricted
 unpickler that only rebuilds numpy arrays (cupy arrays become numpy arrays) and refuses
@@ -23,7 +28,7 @@ import pickle
 import numpy as np
 import torch
 
-from snnviz.algorithms import s4nn
+from snnviz.algorithms import bs4nn, s4nn
 from snnviz.config import EvalPolicy
 from snnviz.data import load_dataset
 from snnviz.training.trainer import REPORTED_POLICIES
@@ -50,26 +55,43 @@ def load_reference(path: str) -> list[np.ndarray]:
         return list(_ArraysOnly(f).load())
 
 
+BS4NN_ALPHA = (4.03707844, 9.06516109)
+
+
+def load_network(paths: list[str]):
+    """``(module, config, params)`` for the released S4NN file or the two BS4NN files."""
+    if len(paths) == 1:
+        w = load_reference(paths[0])
+        w_hid = torch.from_numpy(np.asarray(w[0], dtype=np.float64).reshape(400, 784))
+        w_out = torch.from_numpy(np.asarray(w[1], dtype=np.float64).reshape(10, 400))
+        w_out = w_out[[CATS.index(d) for d in range(10)]]        # neuron d <-> digit d
+        cfg = s4nn.Config(dtype="float64")
+        return s4nn, cfg, s4nn.Params((w_hid, w_out), torch.ones(2, dtype=torch.float64))
+    if len(paths) == 2:
+        w = [np.load(p, allow_pickle=False) for p in paths]       # plain float64 arrays
+        w_hid = torch.from_numpy(w[0].reshape(600, 784))
+        w_out = torch.from_numpy(w[1].reshape(10, 600))
+        cfg = bs4nn.Config(dtype="float64")
+        return bs4nn, cfg, bs4nn.Params((w_hid, w_out),
+                                        torch.tensor(BS4NN_ALPHA, dtype=torch.float64))
+    raise SystemExit("give weights_pretrained.npy (S4NN) or W0_binary.npy W1_binary.npy (BS4NN)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("weights")
+    ap.add_argument("weights", nargs="+")
     ap.add_argument("--data-root")
     args = ap.parse_args()
-    w = load_reference(args.weights)
-    w_hid = torch.from_numpy(np.asarray(w[0], dtype=np.float64).reshape(400, 784))
-    w_out = torch.from_numpy(np.asarray(w[1], dtype=np.float64).reshape(10, 400))
-    w_out = w_out[[CATS.index(d) for d in range(10)]]            # neuron d <-> digit d
-    cfg = s4nn.Config(dtype="float64")
-    params = s4nn.Params((w_hid, w_out), torch.ones(2, dtype=torch.float64))
+    mod, cfg, params = load_network(args.weights)
     ds = load_dataset("mnist", args.data_root)
-    t_in = s4nn.encode(ds.test_x, cfg)
-    out = s4nn.forward(params, t_in, cfg).readout
+    t_in = mod.encode(ds.test_x, cfg)
+    out = mod.forward(params, t_in, cfg).readout
     y = np.asarray(ds.test_y)
     policies = dict(REPORTED_POLICIES, **{"tie-lowest-index": EvalPolicy("wrong",
                                                                           "lowest-index")})
-    res = {name: float(s4nn.score(out, y, p, cfg).mean()) for name, p in policies.items()}
-    res["no_spike_rate"] = float(s4nn.silent(out, cfg).mean())
-    res["tie_rate"] = float(s4nn.tied(out, cfg).mean())
+    res = {name: float(mod.score(out, y, p, cfg).mean()) for name, p in policies.items()}
+    res["no_spike_rate"] = float(mod.silent(out, cfg).mean())
+    res["tie_rate"] = float(mod.tied(out, cfg).mean())
     print(json.dumps(res, indent=2))
 
 

@@ -88,6 +88,11 @@ class TrainingWorker:
     def running(self) -> bool:
         return self._run.is_set() and not self.finished
 
+    @property
+    def alive(self) -> bool:
+        """The training thread may still be running (not yet ended)."""
+        return self.thread.is_alive()
+
     def resume(self) -> None:
         self._run.set()
         self._wake.set()

@@ -34,6 +34,7 @@ from snnviz.ui.dashboard.extensions import (
 )
 from snnviz.ui.dashboard.inspector import SampleInspector
 from snnviz.ui.dashboard.panes import FigurePane, make_button, make_pane
+from snnviz.ui.dashboard.process_worker import ProcessWorker
 from snnviz.ui.dashboard.views import LiveView, views_for
 from snnviz.ui.dashboard.weights import WeightsTab
 from snnviz.ui.dashboard.worker import (
@@ -45,7 +46,10 @@ from snnviz.ui.dashboard.worker import (
 )
 from snnviz.viz import figures as vf
 
-__all__ = ["TrainingApp"]
+__all__ = ["TrainingApp", "WORKERS"]
+
+#: ``TrainingApp(worker=...)``: where a session's trainer runs.
+WORKERS = {"thread": TrainingWorker, "process": ProcessWorker}
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,11 @@ class TrainingApp(pn.viewable.Viewer):
             (default: :data:`~snnviz.ui.dashboard.worker.LOOP_BUDGET`).
         worker_nice: how much lower the training threads' scheduling priority is than the
             server's (Linux), so clicks are answered first when cores are scarce.
+        worker: where the session's trainer runs: ``"thread"`` (a
+            :class:`~snnviz.ui.dashboard.worker.TrainingWorker` thread of this process) or
+            ``"process"`` (a :class:`~snnviz.ui.dashboard.process_worker.ProcessWorker`: its
+            own OS process, so training does not share this process's interpreter lock and
+            CPU share with the event loop; the served app uses it).
         extensions: extra tabs / sidebar cards: :class:`Extension` factories (or instances),
             added after the built-in Sample inspector and Weights tabs. None: those
             registered with :func:`~snnviz.ui.dashboard.extensions.register_extension`.
@@ -80,15 +89,19 @@ class TrainingApp(pn.viewable.Viewer):
                  overrides: dict[str, Any] | None = None, seed: int = 0,
                  update_ms: int = 100, drain_ms: float = 20.0,
                  loop_budget: LoopBudget | None = None, worker_nice: int = 5,
+                 worker: str = "thread",
                  extensions: Sequence[ExtensionFactory | Extension] | None = None,
                  **params: Any) -> None:
         super().__init__(**params)
+        if worker not in WORKERS:
+            raise ValueError(f"worker must be one of {', '.join(WORKERS)}, not {worker!r}")
+        self.worker_kind = worker
         self._overrides, self._drain_s = dict(overrides or {}), drain_ms / 1000
         self.loop_budget = loop_budget if loop_budget is not None else LOOP_BUDGET
         self.worker_nice = worker_nice
         self.queue = EventQueue(512)
-        self.worker: TrainingWorker | None = None
-        self._retired: list[TrainingWorker] = []     # reset, maybe still ending a step
+        self.worker: TrainingWorker | ProcessWorker | None = None
+        self._retired: list[TrainingWorker | ProcessWorker] = []   # reset, maybe still ending
         self.recorder = Recorder()
         self._snap, self._run_seen = Snapshot(), None
         self._seen: dict[str, tuple[int, float]] = {}     # view -> (data version, time)
@@ -229,20 +242,22 @@ class TrainingApp(pn.viewable.Viewer):
         """Stop the current run and prepare a new one from the widget values."""
         if self.worker is not None:
             self.worker.stop(timeout=0.0)            # ends after its current step
-            self._retired = [w for w in self._retired if w.thread.is_alive()] + [self.worker]
+            self._retired = [w for w in self._retired if w.alive] + [self.worker]
             self.worker = None
         self.queue = EventQueue(512)
         cfg = self._validate()
         self.recorder = Recorder(cfg.record if cfg is not None else None)
         if cfg is not None:
-            self.worker = TrainingWorker(cfg, self.queue, nice=self.worker_nice,
-                                         derive=after_validation)
+            self.worker = WORKERS[self.worker_kind](cfg, self.queue, nice=self.worker_nice,
+                                                    derive=after_validation)
         self._each("on_reset")
         self._buttons()
         self._refresh(force=True)
 
     def request(self, fn: Callable[[Any], Any], callback: Callable[[Any], None]) -> bool:
-        """Run ``fn(trainer)`` in the training thread between trainer steps and call
+        """Run ``fn(trainer)`` between trainer steps (in the training thread; in process mode
+        on a :class:`~snnviz.ui.dashboard.process_worker.TrainerSnapshot` of the weights at a
+        step boundary, in a helper thread of the server) and call
         ``callback(result)`` on the server's event loop at the next refresh (not when the
         result is None, nor when the run was reset meanwhile). False: there is no run."""
         if self.worker is None:
@@ -259,8 +274,9 @@ class TrainingApp(pn.viewable.Viewer):
         self.close(timeout=0.0)         # the worker ends after its current step
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop the view refresh and the training thread, waiting up to ``timeout`` seconds
-        for it (done without waiting when the browser tab closes)."""
+        """Stop the view refresh and the training thread or process, waiting up to
+        ``timeout`` seconds for it (a thread ends after its current step; a process not
+        ended by then is terminated, at once when the browser tab closes)."""
         if self._periodic is not None:
             self._periodic.stop()
         end = time.perf_counter() + timeout
@@ -436,7 +452,7 @@ def _raise(e: Exception) -> None:
     raise e
 
 
-def _status(snap: Snapshot, worker: TrainingWorker | None) -> str:
+def _status(snap: Snapshot, worker: TrainingWorker | ProcessWorker | None) -> str:
     if snap.run is None:
         return "Preparing the run..." if worker is not None else "Fix the settings to start."
     run = snap.run

@@ -224,3 +224,41 @@ def test_app_in_process_mode():
     finally:
         app.close(timeout=10)
     assert all(not w.alive for w in workers) and all(gone(w.process.pid) for w in workers)
+
+
+def test_explore_tabs_in_process_mode(tmp_path):
+    """The sandbox and draw-a-digit tabs read the run through requests: in process mode they
+    get a copy of the weights of a step boundary from the training process."""
+    from snnviz.explore.sandbox import run_image
+    from snnviz.explore.urlstate import decode_state
+    from snnviz.runs import RunLibrary
+    from snnviz.ui.explore import explore_extensions
+    from snnviz.ui.explore.draw import DrawTab
+    from snnviz.ui.explore.sandbox_tab import SandboxTab
+
+    state, msgs = decode_state("algorithm=s4nn&dataset=synthetic&hidden=12&online_chunk=20"
+                               "&epochs=1000&every=2&view=neuron-sandbox&sample=3")
+    assert msgs == []
+    app = TrainingApp(state.algorithm, state.dataset, seed=state.seed,
+                      overrides=dict(state.overrides), loop_budget=LoopBudget(share=1e9),
+                      worker_nice=0, worker="process",
+                      extensions=explore_extensions(state, msgs, RunLibrary(tmp_path)))
+    try:
+        box = next(e for e in app.extensions if isinstance(e, SandboxTab))
+        until(app, lambda: box.net is not None and box.result is not None and box.index == 3)
+        box.layer.value = 1
+        box.neuron.value = 2
+        box.threshold.value = box.threshold.value * 3
+        assert box.result.thr_after == pytest.approx(box.result.thr_before * 3)
+        draw = next(e for e in app.extensions if isinstance(e, DrawTab))
+        app.start()
+        until(app, lambda: app.snapshot.last is not None and app.snapshot.last.step >= 2)
+        g = np.zeros((28, 28))
+        g[4:24, 12:16] = 255
+        draw.canvas.pixels = g.ravel().tolist()
+        until(app, lambda: draw.sample is not None)
+        assert draw.net.step >= 2
+        again = run_image(draw.net, draw.image)
+        assert (again.probe.layers[-1].times == draw.sample.probe.layers[-1].times).all()
+    finally:
+        app.close(timeout=10)

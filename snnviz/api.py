@@ -75,7 +75,8 @@ def run_config_from_dict(d: dict) -> RunConfig:
 
 
 def make_trainer(cfg: RunConfig, splits=None, bus: EventBus | None = None,
-                 state: dict | None = None, dist=None) -> Trainer:
+                 state: dict | None = None, dist=None, init: dict | None = None) -> Trainer:
     """A :class:`~snnviz.training.trainer.Trainer` for ``cfg`` (``dist``: a
-    :class:`~snnviz.training.distributed.DistContext` for data-parallel runs)."""
-    return Trainer(cfg, splits=splits, bus=bus, state=state, dist=dist)
+    :class:`~snnviz.training.distributed.DistContext` for data-parallel runs; ``init``:
+    start weights, see :class:`~snnviz.training.trainer.Trainer`)."""
+    return Trainer(cfg, splits=splits, bus=bus, state=state, dist=dist, init=init)

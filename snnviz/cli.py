@@ -60,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a hyperparameter (repeatable); see `snnviz params ALGO`")
     t.add_argument("--out", help="output folder (default runs/<algorithm>-<dataset>-<time>)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    t.add_argument("--init-from", metavar="CHECKPOINT", help="start from the weights another "
+                   "run selected on validation (its checkpoint.pt, or its folder), instead of a "
+                   "fresh initialisation: fine-tuning with other settings (same algorithm and "
+                   "architecture)")
     t.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--threads", type=int, help="CPU threads of torch and of the compiled "
@@ -206,6 +210,29 @@ def _resume_state(out: Path, cfg) -> dict:
     return state
 
 
+def _init_weights(path: str, cfg) -> dict:
+    """``--init-from``: the best-on-validation weights of another run's checkpoint (on
+    ``--resume`` the run's own checkpoint holds the weights and this is not read)."""
+    from snnviz.training.checkpoint import CheckpointError, load_checkpoint
+
+    ckpt = Path(path)
+    if ckpt.is_dir():
+        ckpt = ckpt / "checkpoint.pt"
+    if not ckpt.is_file():
+        raise UsageError(f"--init-from: no checkpoint at {ckpt}")
+    try:
+        st = load_checkpoint(ckpt)
+    except CheckpointError as e:
+        raise UsageError(f"--init-from: {e}") from None
+    if st.get("algorithm") != cfg.algorithm:
+        raise UsageError(f"--init-from: {ckpt} holds a {st.get('algorithm')!r} run, not "
+                         f"{cfg.algorithm!r}")
+    best = int(st.get("best_epoch", -1))
+    key = "best_params" if best >= 0 else "params"
+    return {"params": st[key], "from": {"checkpoint": str(ckpt), "weights": key,
+                                        "epoch": best + 1 if best >= 0 else int(st["epoch"])}}
+
+
 def _config_diff(old: dict, new: dict) -> str:
     diffs = []
     for part in ("algo", "data", "train"):
@@ -302,8 +329,10 @@ def _train(args: argparse.Namespace, cfg, ctx) -> int:
         raise UsageError("data-parallel runs need --out DIR")
     try:
         state = _resume_state(out, cfg) if args.resume else None
+        init = _init_weights(args.init_from, cfg) if args.init_from and not args.resume \
+            else None
         replay = ReplayLog.load(out / REPLAY_FILE) if args.resume else ReplayLog()
-        trainer = make_trainer(cfg, state=state, dist=ctx)
+        trainer = make_trainer(cfg, state=state, dist=ctx, init=init)
     except BaseException:
         if fresh and not any(out.iterdir()):     # bad data etc.: leave no empty run folder
             out.rmdir()

@@ -144,6 +144,36 @@ def test_checkpoint_refusals(tmp_path, capsys):
     assert "already holds a run" in capsys.readouterr().err
 
 
+def test_init_from_fine_tunes_the_validated_weights(tmp_path, capsys):
+    """--init-from starts a new run (other settings) from another run's best-on-validation
+    weights; with zero learning rates the fine-tuned run keeps them exactly."""
+    from snnviz.training.checkpoint import load_checkpoint
+
+    src = _trained(tmp_path, "src", "--epochs", "2")
+    out = tmp_path / "tuned"
+    assert main(["train", "--algorithm", "s4nn", *SMALL, "--epochs", "1", "--out", str(out),
+                 "--quiet", "--init-from", str(src), "--set", "lr_hidden=0", "--set",
+                 "lr_out=0", "--set", "weight_decay=0", "--set", "dead_reset=0"]) == 0
+    a, b = load_checkpoint(src / "checkpoint.pt"), load_checkpoint(out / "checkpoint.pt")
+    for x, y in zip(a["best_params"]["w"], b["params"]["w"]):
+        assert torch.equal(x, y)
+    r, r0 = (json.loads((d / "result.json").read_text()) for d in (out, src))
+    assert r["init_from"] == {"checkpoint": str(src / "checkpoint.pt"),
+                              "weights": "best_params", "epoch": r0["best_epoch"]}
+    assert r["test_accuracy"] == r0["test_accuracy"]
+    capsys.readouterr()
+    bad = [("--algorithm", "bs4nn", "holds a 's4nn' run"),
+           ("--algorithm", "s4nn", "--set", "hidden=50", "this architecture needs"),
+           ("--algorithm", "s4nn", "--init-from", str(tmp_path / "none"), "no checkpoint")]
+    for i, (*extra, message) in enumerate(bad):
+        args = ["train", *SMALL, "--quiet", "--out", str(tmp_path / f"bad{i}"), *extra]
+        if "--init-from" not in extra:
+            args += ["--init-from", str(src)]
+        assert main(args) == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / f"bad{i}").exists()
+
+
 def test_resume_continues_to_more_epochs(tmp_path):
     out = _trained(tmp_path)
     assert main(["train", "--algorithm", "s4nn", *SMALL, "--epochs", "2", "--out", str(out),

@@ -94,11 +94,16 @@ class Trainer:
         splits: preloaded :class:`snnviz.data.Splits` (loaded from ``cfg.data`` if None).
         bus: optional :class:`EventBus`; every yielded event is also published on it.
         state: a :meth:`state_dict` to resume from.
+        init: ``{"params": ..., "from": {...}}``: start from these weights (a checkpoint's
+            ``params`` or ``best_params`` dict, same architecture) instead of the seeded
+            initialisation, e.g. to fine-tune a finished run with other settings; ``from``
+            describes where they came from and is reported in the summary.
         dist: a :class:`~snnviz.training.distributed.DistContext` for data-parallel runs.
     """
 
     def __init__(self, cfg: RunConfig, splits=None, bus: EventBus | None = None,
-                 state: dict | None = None, dist: DistContext | None = None) -> None:
+                 state: dict | None = None, dist: DistContext | None = None,
+                 init: dict | None = None) -> None:
         self.algo: ModuleType = get_algorithm(cfg.algorithm)
         self.dist = dist
         if dist is not None and cfg.train.batch_size < dist.world:
@@ -119,6 +124,10 @@ class Trainer:
         self.y_val = np.asarray(s.val_y, dtype=np.int64)
         self.y_test = np.asarray(s.test_y, dtype=np.int64)
         self.params = self.algo.init(a, derive(self.cfg.seed, "init"))
+        self.init_from: dict | None = None
+        if init is not None:
+            self.params = self._params_from(init["params"])
+            self.init_from = dict(init.get("from") or {})
         self.best_params = self.params
         self.best_epoch, self.best_val = -1, -math.inf
         self.epoch, self.pos, self.step = 0, 0, 0
@@ -149,7 +158,7 @@ class Trainer:
             "epoch": self.epoch, "pos": self.pos, "step": self.step,
             "history": self.history, "train_seconds": self.train_seconds,
             "samples_trained": self.samples_trained, "epoch_acc": acc,
-            "finished": self.finished,
+            "finished": self.finished, "init_from": self.init_from,
         }
 
     def _params_from(self, d: dict):
@@ -182,6 +191,7 @@ class Trainer:
         acc["fire"] = [f.numpy().copy() for f in acc["fire"]]
         self._acc = acc
         self.finished = bool(st.get("finished", False))
+        self.init_from = st.get("init_from")
 
     # ----------------------------------------------------------------- data order -----
     def epoch_order(self, epoch: int) -> torch.Tensor:
@@ -399,6 +409,8 @@ class Trainer:
             "train_samples_per_second": self.samples_trained / self.train_seconds
             if self.train_seconds > 0 else None,
         }
+        if self.init_from is not None:
+            out["init_from"] = plain(self.init_from)
         if test is not None:
             out.update({"test_accuracy": test.accuracy, "test_by_policy": test.by_policy,
                         "no_spike_rate": test.no_spike_rate, "tie_rate": test.tie_rate})

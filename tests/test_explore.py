@@ -213,12 +213,13 @@ def test_sandbox_threshold_by_rescaling_for_stidi_bp():
 
 def test_policy_rows_and_figures():
     rows = policy_rows({"honest": 0.8, "reference": 0.86, "tie-potential": 0.82,
-                        "reference-no-fallback": 0.84}, "no_spike=wrong,ties=wrong")
-    assert [r["accuracy"] for r in rows] == [0.8, 0.86, 0.82, 0.84]
+                        "reference-no-fallback": 0.84, "fallback-ties-wrong": 0.81},
+                       "no_spike=wrong,ties=wrong")
+    assert [r["accuracy"] for r in rows] == [0.8, 0.86, 0.82, 0.84, 0.81]
     assert rows[0]["policy"].endswith("(training setting)") and rows[0]["ties"] == "error"
     fig = build_policy({"honest": 0.8}, {"honest": 0.7})
     assert [t.name for t in fig.data] == ["validation", "test"]
-    assert list(fig.data[0].y) == [0.8, None, None, None]
+    assert list(fig.data[0].y) == [0.8, None, None, None, None]
     assert build_policy(None).layout.annotations[0].text == "no evaluation yet"
     fig = build_sandbox_trace(np.arange(8.0), np.arange(8.0) * 2, 4.0, 4.0, 5, 3, 8)
     assert {t.name for t in fig.data} >= {"V before", "V after", "spike after (t=3)"}

@@ -186,7 +186,8 @@ def test_policy_card_shows_every_policy_side_by_side(served):
     app.pause()
     app._tick()
     text = card.table.object
-    for name in ("honest", "reference", "tie-potential", "reference-no-fallback"):
+    for name in ("honest", "reference", "tie-potential", "reference-no-fallback",
+                 "fallback-ties-wrong"):
         assert f"| {name}" in text
     assert "(training setting)" in text and "%" in text
     card.ties.value = "optimistic"                                    # a visible setting

@@ -28,6 +28,7 @@ POLICY_RULES: dict[str, tuple[str, str]] = {
     "reference": ("highest potential decides", "correct if the label is among them"),
     "tie-potential": ("error", "highest potential at the spike decides"),
     "reference-no-fallback": ("error", "correct if the label is among them"),
+    "fallback-ties-wrong": ("highest potential decides", "error"),
 }
 
 

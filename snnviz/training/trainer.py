@@ -47,6 +47,7 @@ REPORTED_POLICIES = {
     "reference": LENIENT,
     "tie-potential": EvalPolicy("wrong", "potential"),
     "reference-no-fallback": EvalPolicy("wrong", "optimistic"),
+    "fallback-ties-wrong": EvalPolicy("potential", "wrong"),
 }
 
 

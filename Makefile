@@ -39,6 +39,9 @@ bench: $(STAMP)
 results: $(STAMP)
 	$(PY) -m snnviz train --algorithm s4nn --dataset mnist --data-root $(DATA) --epochs 100 \
 		--set order=fixed --seed $(SEED) --out runs/results/s4nn-mnist
+	$(PY) -m snnviz train --algorithm s4nn --dataset mnist --data-root $(DATA) --epochs 20 \
+		--set order=fixed --set lr_hidden=0.02 --set lr_out=0.02 --seed $(SEED) \
+		--init-from runs/results/s4nn-mnist --out runs/results/s4nn-mnist-finetune
 	$(PY) -m snnviz train --algorithm s4nn --dataset fashion-mnist --data-root $(DATA) \
 		--epochs 20 --set order=fixed --set thr_hidden=300.0 --set thr_out=300.0 \
 		--set lr_hidden=0.05 --set lr_out=0.05 --set dead_reset=0.0 --seed $(SEED) \

@@ -39,4 +39,5 @@ TrainingApp(
     seed=state.seed,
     overrides={**SERVER_DEFAULTS, **state.overrides},
     extensions=explore_extensions(state, messages, RunLibrary(LIBRARY_ROOT)),
+    worker="process",       # each tab's trainer in its own process, off the server's GIL
 ).servable()

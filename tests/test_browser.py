@@ -70,7 +70,9 @@ def _wait(page, cond, timeout=120.0, what="", poll_ms=500):
         if cond():
             return
         page.wait_for_timeout(poll_ms)
-    raise AssertionError(f"timed out waiting for {what}; status: {_status(page)!r}")
+    plots = {title: [t["n"] for t in traces] for title, traces in _plots(page).items()}
+    raise AssertionError(f"timed out waiting for {what}; status: {_status(page)!r}; "
+                         f"points per trace: {plots}")
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +86,9 @@ def server():
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "panel", "serve", "apps/dashboard.py", "--address",
            "127.0.0.1", "--port", str(port), f"--allow-websocket-origin=127.0.0.1:{port}",
-           f"--allow-websocket-origin=localhost:{port}"]
+           f"--allow-websocket-origin=localhost:{port}",
+           # a closed tab's session (and training process) ends 15 s after it disconnects
+           "--check-unused-sessions", "1000"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             env={**os.environ, "NUMBA_NUM_THREADS": "1"})
     url = f"http://127.0.0.1:{port}/dashboard"
@@ -98,7 +102,7 @@ def server():
                 proc.kill()
                 pytest.fail("panel serve did not start:\n" + proc.stdout.read().decode())
             time.sleep(0.5)
-    yield url
+    yield url, proc.pid
     proc.terminate()
     try:
         proc.wait(10)
@@ -106,8 +110,22 @@ def server():
         proc.kill()
 
 
+def _training_processes(server_pid: int) -> set[int]:
+    """The served app's training processes: children of the server's forkserver (Linux)."""
+    parent: dict[int, int] = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            parent[int(pid)] = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1]
+                                   .split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return {pid for pid, pp in parent.items() if parent.get(pp) == server_pid}
+
+
 def test_dashboard_in_chromium(server, tmp_path, record_property):
     from playwright.sync_api import sync_playwright
+
+    server, server_pid = server
 
     errors: list[str] = []
     with sync_playwright() as pw:
@@ -143,6 +161,11 @@ def test_dashboard_in_chromium(server, tmp_path, record_property):
             assert _plots(second)["Training curves"][2]["n"] == 1
             assert _status(first) == before and "step 1," not in before
             assert _plots(first)["Training curves"][2]["n"] >= 2
+            assert len(_training_processes(server_pid)) == 2      # one process per tab
         finally:
             browser.close()
     assert errors == []
+    end = time.monotonic() + 60                # closed tabs: their processes end
+    while _training_processes(server_pid) and time.monotonic() < end:
+        time.sleep(0.2)
+    assert not _training_processes(server_pid)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import logging
 import time
+import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,7 +36,7 @@ from snnviz.ui.dashboard.extensions import (
 from snnviz.ui.dashboard.inspector import SampleInspector
 from snnviz.ui.dashboard.panes import FigurePane, make_button, make_pane
 from snnviz.ui.dashboard.process_worker import ProcessWorker
-from snnviz.ui.dashboard.views import LiveView, views_for
+from snnviz.ui.dashboard.views import VIEWS, LiveView, views_for
 from snnviz.ui.dashboard.weights import WeightsTab
 from snnviz.ui.dashboard.worker import (
     LOOP_BUDGET,
@@ -104,6 +105,7 @@ class TrainingApp(pn.viewable.Viewer):
         self._retired: list[TrainingWorker | ProcessWorker] = []   # reset, maybe still ending
         self.recorder = Recorder()
         self._snap, self._run_seen = Snapshot(), None
+        self._planned: list[LiveView] = views_for(None)     # the next run's views
         self._seen: dict[str, tuple[int, float]] = {}     # view -> (data version, time)
         self._pending, self._last_refresh = False, 0.0
         self._views: list[LiveView] = []
@@ -250,6 +252,11 @@ class TrainingApp(pn.viewable.Viewer):
         if cfg is not None:
             self.worker = WORKERS[self.worker_kind](cfg, self.queue, nice=self.worker_nice,
                                                     derive=after_validation)
+        # lay out the run's views now: swapping the layout when its RunStart arrives would
+        # remove plots the browser may still be drawing (a page that is still loading)
+        self._planned = _planned_views(cfg)
+        self._layout_views(self._planned, None)
+        self._run_seen = None
         self._each("on_reset")
         self._buttons()
         self._refresh(force=True)
@@ -412,7 +419,8 @@ class TrainingApp(pn.viewable.Viewer):
         with pn.io.hold():
             if snap.run is not self._run_seen:
                 self._run_seen = snap.run
-                self._layout_views(views_for(snap.run), snap.run)
+                self._layout_views(views_for(snap.run) if snap.run is not None
+                                   else self._planned, snap.run)
                 if snap.run is not None:
                     self._each("on_run", snap.run)
                 force = True
@@ -446,6 +454,18 @@ class TrainingApp(pn.viewable.Viewer):
             pane.param.trigger("object")
             if v.key == "curves":
                 self.updates += 1
+
+
+def _planned_views(cfg: RunConfig | None) -> list[LiveView]:
+    """The views a run of ``cfg`` will show (``views_for`` its RunStart), known before the
+    run starts: ``LiveView.applies`` reads the algorithm's name."""
+    if cfg is None:
+        return views_for(None)
+    planned = types.SimpleNamespace(algorithm=cfg.algorithm)
+    try:
+        return [v for v in VIEWS if v.applies(planned)]
+    except AttributeError:              # a view that needs more of the RunStart
+        return views_for(None)
 
 
 def _raise(e: Exception) -> None:

@@ -1,18 +1,23 @@
 """Dashboard cost: training throughput headless vs watched, view refresh rate, click latency.
 
-    python benchmarks/dashboard.py [--seconds 20] [--rounds 2] [--clicks 20]
+    python benchmarks/dashboard.py [--seconds 20] [--rounds 2] [--clicks 20] [--worker process]
 
-Runs the Panel server in this process (so it can read each session's trainer) and drives it
+Runs the Panel server in this process (so it can see each session's events) and drives it
 with headless Chromium (the system ``/usr/bin/chromium``; nothing is downloaded) through
 Playwright over the DevTools protocol. The browser is started in its own session, so on Linux
 (with the usual scheduler autogroups) it takes its CPU share from the machine, not from the
 server's share: closer to a classroom, where the browsers run on other machines. It still
 runs on the same cores, so on a small machine the numbers stay pessimistic.
 
+``--worker`` picks where each session's trainer runs, as ``TrainingApp(worker=...)``:
+``process`` (the served app's choice: one training process per tab) or ``thread`` (a thread
+of the server process).
+
 1. Throughput: samples trained per wall-clock second by the same worker code, alone
    ("headless": no session open) and while one browser tab shows the live views
    ("watched"); headless and watched windows alternate ``--rounds`` times and the ratio of
-   the sums is reported (target >= 0.8).
+   the sums is reported (target >= 0.8). Samples are counted from the runs' ``BatchEnd``
+   events (epoch, position in the epoch), which both worker kinds deliver.
 2. View updates per second: live-view refreshes the server sent while watched (target >= 10).
 3. Control latency: in the page, time from a Pause/Start click to the status line showing
    the new state, with 1 and with 5 tabs training at once (target p95 <= 200 ms).
@@ -35,7 +40,10 @@ import panel as pn  # noqa: E402
 
 from snnviz import make_run_config  # noqa: E402
 from snnviz.record import EventQueue  # noqa: E402
-from snnviz.ui.panel_app import TrainingApp, TrainingWorker  # noqa: E402
+from snnviz.training.events import BatchEnd  # noqa: E402
+from snnviz.ui.dashboard import Extension  # noqa: E402
+from snnviz.ui.dashboard.app import WORKERS  # noqa: E402
+from snnviz.ui.panel_app import TrainingApp  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -83,21 +91,57 @@ def connect(pw, port: int, timeout: float = 60.0):
             time.sleep(0.5)
 
 
-def headless_rate(seconds: float) -> dict:
+def trained(ev: BatchEnd | None) -> int:
+    """Samples trained by the end of the step of ``ev`` (a run of fixed-size epochs)."""
+    return 0 if ev is None else ev.epoch * ev.epoch_size + ev.seen
+
+
+class LastStep(Extension):
+    """Keeps the last ``BatchEnd`` its session recorded (read from the benchmark's thread)."""
+
+    def __init__(self) -> None:
+        self.last: BatchEnd | None = None
+
+    def on_reset(self) -> None:
+        self.last = None
+
+    def on_event(self, event) -> None:
+        if isinstance(event, BatchEnd):
+            self.last = event
+
+
+def worker_cpu(worker) -> float:
+    """CPU seconds used so far by a session's training thread or process (Linux)."""
+    if hasattr(worker, "thread"):
+        return thread_cpu(worker.thread.native_id)
+    return stat_cpu(f"/proc/{worker.process.pid}/stat")
+
+
+def headless_rate(seconds: float, kind: str) -> dict:
     """Samples/s of the dashboard's worker with nobody watching, and the share of a core its
-    thread used."""
-    worker = TrainingWorker(make_run_config("s4nn", "mnist-mini", overrides=OVERRIDES),
-                            EventQueue(512))
-    while worker.trainer is None:
-        time.sleep(0.05)
+    thread or process used."""
+    queue = EventQueue(512)
+    worker = WORKERS[kind](make_run_config("s4nn", "mnist-mini", overrides=OVERRIDES), queue)
+    last: list[BatchEnd | None] = [None]
+
+    def drain(wait: float) -> None:
+        end = time.perf_counter() + wait
+        while True:
+            while (ev := queue.get()) is not None:
+                if isinstance(ev, BatchEnd):
+                    last[0] = ev
+            if time.perf_counter() >= end:
+                return
+            time.sleep(0.02)
+
     worker.resume()
-    time.sleep(2.0)                                       # compile and warm up
-    s0, t0 = worker.trainer.samples_trained, time.perf_counter()
-    c0 = thread_cpu(worker.thread.native_id)
-    time.sleep(seconds)
+    while last[0] is None:                                # built and training
+        drain(0.05)
+    drain(2.0)                                            # compile and warm up
+    s0, t0, c0 = trained(last[0]), time.perf_counter(), worker_cpu(worker)
+    drain(seconds)
     dt = time.perf_counter() - t0
-    out = {"rate": (worker.trainer.samples_trained - s0) / dt,
-           "cpu": (thread_cpu(worker.thread.native_id) - c0) / dt}
+    out = {"rate": (trained(last[0]) - s0) / dt, "cpu": (worker_cpu(worker) - c0) / dt}
     worker.stop()
     return out
 
@@ -138,10 +182,15 @@ def start_all(tabs: list) -> None:
     time.sleep(3.0)                                       # warm up
 
 
+def stat_cpu(path: str) -> float:
+    """CPU seconds (user + system) in a ``/proc/.../stat`` file (Linux)."""
+    fields = open(path).read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def thread_cpu(tid: int) -> float:
     """CPU seconds used so far by thread ``tid`` of this process (Linux)."""
-    fields = open(f"/proc/self/task/{tid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return stat_cpu(f"/proc/self/task/{tid}/stat")
 
 
 def browser_cpu() -> float:
@@ -159,18 +208,20 @@ def browser_cpu() -> float:
 
 def watched_rate(tabs: list, seconds: float, loop_tid: int) -> dict:
     """Samples/s of the first tab's run, live-view refreshes/s it was sent, and the share of
-    a core used by its training thread, the server's event loop and the browser."""
+    a core used by its training thread or process, the server's event loop and the browser."""
     app = tabs[0][1]
     worker = app.worker
-    wtid = worker.thread.native_id
-    s0, u0, t0 = worker.trainer.samples_trained, app.updates, time.perf_counter()
-    k0 = worker.trainer.step
-    c0 = thread_cpu(wtid), thread_cpu(loop_tid), browser_cpu()
+    steps = next(e for e in app.extensions if isinstance(e, LastStep))
+    first = steps.last
+    u0, t0 = app.updates, time.perf_counter()
+    c0 = worker_cpu(worker), thread_cpu(loop_tid), browser_cpu()
     time.sleep(seconds)
     dt = time.perf_counter() - t0
-    c1 = thread_cpu(wtid), thread_cpu(loop_tid), browser_cpu()
-    return {"rate": (worker.trainer.samples_trained - s0) / dt,
-            "updates": (app.updates - u0) / dt, "steps": (worker.trainer.step - k0) / dt,
+    c1 = worker_cpu(worker), thread_cpu(loop_tid), browser_cpu()
+    last = steps.last
+    return {"rate": (trained(last) - trained(first)) / dt,
+            "updates": (app.updates - u0) / dt,
+            "steps": (last.step - first.step) / dt if first is not None else 0.0,
             "cpu": [(b - a) / dt for a, b in zip(c0, c1)]}
 
 
@@ -190,13 +241,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="per throughput window")
     parser.add_argument("--rounds", type=int, default=4, help="headless/watched pairs")
     parser.add_argument("--clicks", type=int, default=20, help="pause+start pairs per case")
+    parser.add_argument("--worker", choices=sorted(WORKERS), default="process",
+                        help="where each session's trainer runs (the served app: process)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
     apps: list[TrainingApp] = []
 
     def session():
-        app = TrainingApp(overrides=OVERRIDES)
+        app = TrainingApp(overrides=OVERRIDES, worker=args.worker, extensions=[LastStep])
         apps.append(app)
         return app.template()
 
@@ -218,7 +271,7 @@ def main() -> None:
         sessions = Sessions(browser, url, apps)
         head, watched = [], []
         for _ in range(args.rounds):
-            head.append(headless_rate(args.seconds))
+            head.append(headless_rate(args.seconds, args.worker))
             tabs = sessions.open(1)
             start_all(tabs)
             watched.append(watched_rate(tabs, args.seconds, server.native_id))
@@ -239,7 +292,8 @@ def main() -> None:
     head_rates = [h["rate"] for h in head]
     cpu = np.mean([w["cpu"] for w in watched], axis=0)
     load1 = os.getloadavg()
-    print("dashboard benchmark (s4nn on mnist-mini, 784-400-10, online chunks of 100)")
+    print(f"dashboard benchmark (s4nn on mnist-mini, 784-400-10, online chunks of 100; "
+          f"training in a {args.worker} per session)")
     print(f"  machine: {os.cpu_count()} cores, load average (1/5/15 min) at the start "
           f"{load0[0]:.1f}/{load0[1]:.1f}/{load0[2]:.1f}, at the end "
           f"{load1[0]:.1f}/{load1[1]:.1f}/{load1[2]:.1f}")
@@ -250,8 +304,9 @@ def main() -> None:
     print(f"  live-view updates per second: {np.mean([w['updates'] for w in watched]):.1f}"
           f" (target >= 10; at most one per trainer step: "
           f"{np.mean([w['steps'] for w in watched]):.1f} steps/s while watched)")
-    print(f"  cores used headless: training thread {np.mean([h['cpu'] for h in head]):.2f}")
-    print(f"  cores used while watched: training thread {cpu[0]:.2f}, server event loop"
+    print(f"  cores used headless: training {args.worker} "
+          f"{np.mean([h['cpu'] for h in head]):.2f}")
+    print(f"  cores used while watched: training {args.worker} {cpu[0]:.2f}, server event loop"
           f" {cpu[1]:.2f}, chromium {cpu[2]:.2f}")
     for n, (lat, lost) in results.items():
         print(f"  control latency, {n} session(s) training: p50 {np.percentile(lat, 50):.0f} ms,"

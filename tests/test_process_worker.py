@@ -116,6 +116,11 @@ def test_process_worker_reports_a_failing_run_and_a_killed_process():
     d = Drain(q)
     d.until(lambda: d.of(RunStart))
     w.resume()
+    d.until(lambda: d.of(BatchEnd))
+    os.kill(w.process.pid, signal.SIGINT)                # Ctrl-C is for the server
+    n = len(d.of(BatchEnd))
+    d.until(lambda: len(d.of(BatchEnd)) > n + 2)
+    assert w.alive and not d.of(WorkerError)
     os.kill(w.process.pid, signal.SIGKILL)
     d.until(lambda: d.of(WorkerError) and not w.alive)
     assert "killed by signal SIGKILL" in d.of(WorkerError)[-1].message

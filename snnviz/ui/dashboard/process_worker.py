@@ -78,6 +78,7 @@ def _dumps(*msg: Any) -> bytes:
 # ====================================================================== child side ========
 def _child_main(conn: Any, cfg: RunConfig, nice: int, derive: Any, parent_pid: int) -> None:
     """Entry point of the training process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl-C is the server's: it stops us
     if nice > 0:
         try:
             os.nice(nice)
@@ -315,7 +316,10 @@ class ProcessWorker:
 
     def request(self, fn: Callable[[Any], Any]) -> None:
         """Run ``fn(snapshot)`` on a :class:`TrainerSnapshot` of the next step boundary, in a
-        helper thread of this process; a non-None result goes to ``out``."""
+        helper thread of this process; a non-None result goes to ``out`` (nothing once the
+        training process has ended)."""
+        if self._ended.is_set():
+            return
         with self._req_lock:
             self._seq += 1
             self._requests.append((self._seq, fn))

@@ -4,14 +4,16 @@
 (as ``panel serve`` does, bound to 127.0.0.1 on a free port), and sessions are opened by
 Bokeh's Python client (a real websocket each, as a browser tab). The app objects live in this
 process, so the test can check them: five sessions training at once keep their own settings,
-runs and threads; the server keeps answering HTTP meanwhile; each closed session's training
-thread ends, and 20 open/close cycles leave no thread and bounded memory behind.
+runs and training processes (the served app's ``worker="process"``); the server keeps
+answering HTTP meanwhile; each closed session's training process ends, and 20 open/close
+cycles leave no training process or thread and bounded memory behind.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import multiprocessing as mp
 import socket
 import threading
 import time
@@ -53,8 +55,10 @@ def wait(cond, timeout: float = 60.0, what: str = "condition") -> None:
     raise AssertionError(f"{what} not reached within {timeout} s")
 
 
-def trainer_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "snnviz-trainer" and t.is_alive()]
+def trainers() -> list:
+    """Training threads and processes of this process still running."""
+    return [*(t for t in threading.enumerate() if t.name == "snnviz-trainer" and t.is_alive()),
+            *(p for p in mp.active_children() if p.name == "snnviz-trainer")]
 
 
 class Server:
@@ -141,7 +145,7 @@ TINY = {"hidden": "10", "online_chunk": "20", "every": "2", "epochs": "50"}
 
 
 def test_five_concurrent_sessions_then_open_close_cycles(server):
-    base_threads = len(trainer_threads())
+    base_trainers = len(trainers())
     # ---- five sessions at once, each with its own settings from its URL
     specs = [dict(algorithm=a, seed=str(s), dataset="synthetic", **TINY)
              for a, s in (("s4nn", 1), ("bs4nn", 2), ("s4nn", 3), ("bs4nn", 4), ("s4nn", 5))]
@@ -155,7 +159,7 @@ def test_five_concurrent_sessions_then_open_close_cycles(server):
         run = app.snapshot.run
         assert (run.algorithm, run.config["seed"]) == (spec["algorithm"], int(spec["seed"]))
         assert app.worker.cfg.algo.hidden == (10,) and app.worker.cfg.seed == int(spec["seed"])
-    assert len({id(a.worker.thread) for a in apps}) == 5
+    assert len({a.worker.process.pid for a in apps}) == 5               # one process each
     assert len({id(a.recorder) for a in apps}) == 5 and len({id(a.queue) for a in apps}) == 5
     # a setting changed in one session does not reach the others
     server.call(apps[0], lambda: setattr(apps[0].form.widgets["lr_out"], "value", 0.55))
@@ -167,9 +171,9 @@ def test_five_concurrent_sessions_then_open_close_cycles(server):
         session.close()
     opened.clear()
     apps.clear()
-    wait(lambda: not any(w.thread.is_alive() for w in workers), 60, "the closed sessions' "
-         "training threads to end")
-    assert len(trainer_threads()) == base_threads
+    wait(lambda: not any(w.alive for w in workers), 60, "the closed sessions' "
+         "training processes to end")
+    assert len(trainers()) == base_trainers
     workers.clear()
 
     # ---- 20 open/close cycles (a page load whose tab closes before it connects: the
@@ -182,13 +186,13 @@ def test_five_concurrent_sessions_then_open_close_cycles(server):
         app = server.apps[n]()
         workers.append(app.worker)
         app = None
-        wait(lambda: not workers[-1].thread.is_alive(), 60,
-             f"cycle {i}: the discarded session's training thread to end")
+        wait(lambda: not workers[-1].alive, 60,
+             f"cycle {i}: the discarded session's training process to end")
         workers.clear()
         if i in (4, 19):
             wait(lambda: gc.collect() >= 0 and len(server.live_apps()) <= 1, 30,
                  "closed sessions' apps to be freed")
             rss.append(rss_mb())
-    assert len(trainer_threads()) == base_threads
+    assert len(trainers()) == base_trainers
     assert rss[1] - rss[0] < 100, f"memory grew by {rss[1] - rss[0]:.0f} MB over 15 sessions"
     assert http_ok(server.url)

@@ -355,8 +355,8 @@ class ProcessWorker:
     def _receive(self) -> None:
         try:
             self.process.start()
-        except Exception as e:
-            log.exception("could not start the training process")
+        except Exception as e:      # e.g. the forkserver was killed with the server
+            log.error("could not start the training process: %s: %s", type(e).__name__, e)
             self._end(WorkerError(f"could not start the training process: "
                                   f"{type(e).__name__}: {e}"))
             return

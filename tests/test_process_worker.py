@@ -267,3 +267,34 @@ def test_explore_tabs_in_process_mode(tmp_path):
         assert (again.probe.layers[-1].times == draw.sample.probe.layers[-1].times).all()
     finally:
         app.close(timeout=10)
+
+
+@pytest.mark.slow
+def test_spawn_where_forkserver_is_unavailable(monkeypatch):
+    import multiprocessing as mp
+
+    real = mp.get_context
+
+    def no_forkserver(method=None):
+        if method == "forkserver":
+            raise ValueError("cannot find context for 'forkserver'")
+        return real(method)
+
+    process_worker.mp_context.cache_clear()
+    monkeypatch.setattr(process_worker.mp, "get_context", no_forkserver)
+    try:
+        ctx = process_worker.mp_context()
+        assert ctx.get_start_method() == "spawn"
+    finally:
+        process_worker.mp_context.cache_clear()
+    monkeypatch.setattr(process_worker, "mp_context", lambda: ctx)
+    q = EventQueue(64)
+    w = ProcessWorker(make_run_config("s4nn", "synthetic", overrides=TINY), q, nice=0)
+    d = Drain(q)
+    try:
+        w.step()
+        d.until(lambda: d.of(BatchEnd), timeout=120)
+        assert d.of(RunStart) and len(d.of(BatchEnd)) == 1 and not d.of(WorkerError)
+    finally:
+        w.stop(10)
+    assert not w.alive and gone(w.process.pid)

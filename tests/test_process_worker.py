@@ -195,7 +195,10 @@ def test_app_in_process_mode():
                       worker_nice=0, worker="process")
     try:
         assert isinstance(app.worker, ProcessWorker)
+        rows = [id(r) for r in app.training.objects]
+        assert "decision_time" in {v.key for v in app._views}    # laid out before RunStart
         until(app, lambda: app._snap.run is not None)
+        assert [id(r) for r in app.training.objects] == rows      # and not swapped then
         app.start()
         until(app, lambda: app._snap.step.size >= 3 and app._snap.probe is not None)
         assert "running" in app.status_text and app.live["curves"].object.data[0].x.size >= 3
@@ -218,6 +221,7 @@ def test_app_in_process_mode():
         app.algorithm.value = "bs4nn"                  # switch: a new run in a new process
         assert app.worker is not old and isinstance(app.worker, ProcessWorker)
         assert "BS4NN" in type(app.worker.cfg.algo).__name__
+        assert "flips" in {v.key for v in app._views}
         until(app, lambda: not old.alive, timeout=20)
         until(app, lambda: app._snap.run is not None and app._snap.run.algorithm == "bs4nn")
         app.start()

@@ -243,7 +243,7 @@ class TrainingApp(pn.viewable.Viewer):
     def reset(self) -> None:
         """Stop the current run and prepare a new one from the widget values."""
         if self.worker is not None:
-            self.worker.stop(timeout=0.0)            # ends after its current step
+            self.worker.stop(timeout=0.0)    # a thread ends after its step, a process now
             self._retired = [w for w in self._retired if w.alive] + [self.worker]
             self.worker = None
         self.queue = EventQueue(512)
@@ -278,7 +278,7 @@ class TrainingApp(pn.viewable.Viewer):
         return True
 
     def _on_session_destroyed(self, session_context: Any) -> None:
-        self.close(timeout=0.0)         # the worker ends after its current step
+        self.close(timeout=0.0)         # a thread ends after its step, a process now
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the view refresh and the training thread or process, waiting up to

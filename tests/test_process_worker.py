@@ -100,6 +100,22 @@ def test_process_worker_trains_pauses_steps_and_answers_on_step_boundaries():
             np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
+def test_thread_worker_failure_ends_the_run_too():
+    """The in-process worker reports a failing run the same way: an error, then finished."""
+    from snnviz.ui.dashboard import TrainingWorker
+
+    bad = make_run_config("s4nn", "synthetic", overrides=TINY)
+    bad = dataclasses.replace(bad, data=dataclasses.replace(bad.data, dataset="mnist",
+                                                            data_root="/no/such/folder"))
+    q = EventQueue(64)
+    w = TrainingWorker(bad, q, nice=0)
+    w.resume()
+    w.thread.join(30)
+    errors = [m for m in iter(q.get, None) if isinstance(m, WorkerError)]
+    assert len(errors) == 1 and "DatasetError" in errors[0].message
+    assert w.finished and not w.running and not w.alive
+
+
 def test_process_worker_reports_a_failing_run_and_a_killed_process():
     bad = make_run_config("s4nn", "synthetic", overrides=TINY)
     bad = dataclasses.replace(bad, data=dataclasses.replace(bad.data, dataset="mnist",

@@ -144,6 +144,8 @@ class TrainingWorker:
                     self._wake.wait(0.5)
         except Exception as e:  # shown to the user instead of a traceback
             log.exception("training worker failed")
+            self.finished = True                  # the run cannot go on: buttons say so
+            self._run.clear()
             self.out.put(WorkerError(f"{type(e).__name__}: {e}"))
 
     def _advance(self) -> None:

@@ -43,13 +43,15 @@ results: $(STAMP)
 		--set order=fixed --set lr_hidden=0.02 --set lr_out=0.02 --seed $(SEED) \
 		--init-from runs/results/s4nn-mnist --out runs/results/s4nn-mnist-finetune
 	$(PY) -m snnviz train --algorithm s4nn --dataset fashion-mnist --data-root $(DATA) \
-		--epochs 20 --set order=fixed --set thr_hidden=300.0 --set thr_out=300.0 \
+		--epochs 28 --set order=fixed --set thr_hidden=300.0 --set thr_out=300.0 \
 		--set lr_hidden=0.05 --set lr_out=0.05 --set dead_reset=0.0 --seed $(SEED) \
 		--out runs/results/s4nn-fashion-mnist-lr05
-	$(PY) -m snnviz train --algorithm bs4nn --dataset mnist --data-root $(DATA) --epochs 40 \
+	$(PY) -m snnviz train --algorithm bs4nn --dataset mnist --data-root $(DATA) --epochs 200 \
 		--set order=replacement --seed $(SEED) --out runs/results/bs4nn-mnist
 	$(PY) -m snnviz train --algorithm bs4nn --dataset fashion-mnist --data-root $(DATA) \
-		--epochs 40 --set order=replacement --seed $(SEED) --out runs/results/bs4nn-fashion-mnist
+		--epochs 40 --set order=replacement --set thr_hidden=450.0 --set thr_out=300.0 \
+		--set lr_hidden=0.03 --set lr_out=0.03 --set lr_alpha=0.003 --seed $(SEED) \
+		--out runs/results/bs4nn-fashion-mnist-lr03
 
 # Regenerate the embedded offline subsets from the original (md5-checked) files.
 embedded: $(STAMP)

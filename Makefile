@@ -7,8 +7,9 @@ PORT   ?= 5006
 ADDRESS ?= 127.0.0.1
 DATA   ?= $(if $(SNNVIZ_DATA),$(SNNVIZ_DATA),../shared/datasets)
 SEED   ?= 0
+DEVICE ?= cpu
 
-.PHONY: venv serve test lab lint bench results embedded clean
+.PHONY: venv serve test lab lint bench results results-proxy embedded clean
 
 venv: $(STAMP)
 
@@ -52,6 +53,11 @@ results: $(STAMP)
 		--epochs 40 --set order=replacement --set thr_hidden=450.0 --set thr_out=300.0 \
 		--set lr_hidden=0.03 --set lr_out=0.03 --set lr_alpha=0.003 --seed $(SEED) \
 		--out runs/results/bs4nn-fashion-mnist-lr03
+
+# Proxy learning on Fashion-MNIST, the paper's network: the proxy-trained SNN, the ANN alone
+# and the converted ANN (docs/results.md). Needs a GPU in practice: make results-proxy DEVICE=cuda
+results-proxy: $(STAMP)
+	PY=$(PY) DATA=$(DATA) DEVICE=$(DEVICE) SEED=$(SEED) benchmarks/proxy_results.sh
 
 # Regenerate the embedded offline subsets from the original (md5-checked) files.
 embedded: $(STAMP)

@@ -59,9 +59,21 @@ def make_run_config(algorithm: str = "s4nn", dataset: str = "mnist-mini", *, see
     return RunConfig(algorithm, a, d, t, r, seed)
 
 
-def run_config_from_dict(d: dict) -> RunConfig:
-    """Inverse of :meth:`RunConfig.to_dict` (lists become tuples)."""
+def run_config_from_dict(d: dict, device: str | None = None) -> RunConfig:
+    """Inverse of :meth:`RunConfig.to_dict` (lists become tuples).
+
+    ``device``: where a loaded run computes (evaluation, inspection); by default the stored
+    one, except that a run trained on a GPU is loaded onto the CPU on a machine without one."""
     algo = get_algorithm(d["algorithm"])
+    train = dict(d["train"])
+    if device is None and train.get("device") == "cuda":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device is not None:
+        train["device"] = device
+        d = dict(d, train=train, algo={**d["algo"], "device": device}
+                 if "device" in d["algo"] else d["algo"])
 
     def build(cls, values: dict):
         names = {f.name for f in dataclasses.fields(cls)}

@@ -9,6 +9,7 @@ interrupted (checkpoint saved: rerun with ``--resume``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -64,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "run selected on validation (its checkpoint.pt, or its folder), instead of a "
                    "fresh initialisation: fine-tuning with other settings (same algorithm and "
                    "architecture)")
+    t.add_argument("--download", action="store_true", help="let torchvision download a "
+                   "full data set missing from --data-root into the cache (needs internet)")
     t.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--threads", type=int, help="CPU threads of torch and of the compiled "
@@ -127,11 +130,15 @@ def _train_config(args: argparse.Namespace):
     typed = {k: v for k, v in {
         "data_root": args.data_root, "train_size": args.train_size, "val_size": args.val_size,
         "test_size": args.test_size, "epochs": args.epochs, "batch_size": args.batch_size,
+        "download": args.download or None,
     }.items() if v is not None}
     if args.seed < 0:
         raise UsageError(f"--seed must be >= 0, got {args.seed}")
-    return make_run_config(args.algorithm, args.dataset, seed=args.seed,
-                           overrides=_parse_sets(args.set), **typed)
+    cfg = make_run_config(args.algorithm, args.dataset, seed=args.seed,
+                          overrides=_parse_sets(args.set), **typed)
+    # the trainer hands train.device to algorithms that run on torch devices (fit_config)
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train,
+                                                              device=args.device))
 
 
 def _prepare_out(args: argparse.Namespace, cfg) -> Path:
@@ -164,8 +171,6 @@ def _prepare_out(args: argparse.Namespace, cfg) -> Path:
 def _with_defaults(old: dict, cfg) -> dict:
     """A stored run config with the fields added to snnviz since it was written filled in
     with their defaults, so that a run from an older version resumes when nothing changed."""
-    import dataclasses
-
     for section in ("train", "data", "algo"):
         obj = getattr(cfg, section, None)
         if obj is None or not isinstance(old.get(section), dict):
@@ -194,13 +199,20 @@ def _resume_state(out: Path, cfg) -> dict:
     state = load_checkpoint(out / "checkpoint.pt")
     old = _with_defaults(dict(state["config"]), cfg)
     new = cfg.to_dict()
-    old_train = dict(old.get("train", {}), epochs=None)
-    new_train = dict(new["train"], epochs=None)
+    # --epochs may change, and so may the device: a run started on a GPU can be finished on
+    # a CPU and back (checkpoints load onto the CPU)
+    old_train = dict(old.get("train", {}), epochs=None, device=None)
+    new_train = dict(new["train"], epochs=None, device=None)
+    old_data = dict(old.get("data", {}), download=None)     # where the files came from
+    new_data = dict(new["data"], download=None)
     same = (old.get("algorithm") == new["algorithm"] and old.get("seed") == new["seed"]
-            and old.get("data") == new["data"] and old_train == new_train)
+            and old_data == new_data and old_train == new_train)
     if same:
-        old_algo = dict(old["algo"], n_in=None, n_classes=None)
-        new_algo = dict(new["algo"], n_in=None, n_classes=None)
+        from snnviz.training.trainer import FITTED
+
+        fitted = dict.fromkeys(FITTED, None)      # set from the data and --device
+        old_algo = {**old["algo"], **fitted}
+        new_algo = {**new["algo"], **fitted}
         same = {k: tuple(v) if isinstance(v, list) else v for k, v in old_algo.items()} == \
             {k: tuple(v) if isinstance(v, list) else v for k, v in new_algo.items()}
     if not same:
@@ -423,8 +435,6 @@ def _progress(trainer, quiet: bool):
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from snnviz.api import make_trainer, run_config_from_dict
     from snnviz.training.checkpoint import load_checkpoint
 

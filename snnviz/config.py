@@ -131,6 +131,8 @@ class DataConfig(Validated):
     test_size: int | None = hp(None, "test samples used (default: all)", bounds=(1, None))
     split_seed: int = hp(0, "seed of the fixed train/validation/test permutations",
                          bounds=(0, None))
+    download: bool = hp(False, "let torchvision download a missing full data set into the "
+                        "cache (needs internet)", ui=False)
 
 
 @dataclass(frozen=True)

@@ -348,3 +348,82 @@ def test_sigterm_checkpoints_like_ctrl_c(tmp_path):
     assert main(["train", "--algorithm", "s4nn", "--dataset", "mnist-mini", "--epochs",
                  str(epochs), "--out", str(out), "--resume", "--quiet"]) == 0
     assert json.loads((out / "result.json").read_text())["epochs_run"] == epochs
+
+
+def test_device_flag_reaches_the_algorithm():
+    """``--device cuda`` is the train config's device, which the trainer hands to algorithms
+    that run on torch devices (it was once parsed and then dropped)."""
+    import types
+
+    from snnviz.cli import _train_config, build_parser
+    from snnviz.training.trainer import fit_config
+
+    args = build_parser().parse_args(["train", "--algorithm", "proxy", "--device", "cuda"])
+    cfg = _train_config(args)
+    assert cfg.train.device == "cuda"
+    x = torch.zeros(4, 1, 28, 28)
+    fitted = fit_config(cfg, types.SimpleNamespace(train_x=x, classes=list(range(10))))
+    assert fitted.algo.device == "cuda"
+    cpu = _train_config(build_parser().parse_args(["train", "--algorithm", "proxy"]))
+    assert cpu.train.device == "cpu"
+
+
+def test_a_gpu_run_resumes_and_loads_on_a_cpu(tmp_path, capsys):
+    """A run is not tied to its device: a checkpoint written with ``--device cuda`` resumes
+    on a CPU with ``--device cpu`` and loads onto the CPU for evaluation here."""
+    from snnviz.api import run_config_from_dict
+    from snnviz.training.checkpoint import load_checkpoint, save_checkpoint
+
+    out = tmp_path / "run"
+    base = ["train", "--algorithm", "proxy", "--dataset", "synthetic", "--train-size", "40",
+            "--val-size", "10", "--test-size", "10", "--batch-size", "20", "--quiet",
+            "--set", "layers=c4,p,f8", "--set", "thr=0.5", "--out", str(out)]
+    assert main([*base, "--epochs", "1"]) == 0
+    state = load_checkpoint(out / "checkpoint.pt")
+    state["config"]["train"]["device"] = "cuda"      # as written on a GPU machine
+    state["config"]["algo"]["device"] = "cuda"
+    save_checkpoint(state, out / "checkpoint.pt")
+    if not torch.cuda.is_available():
+        cfg = run_config_from_dict(state["config"])
+        assert cfg.train.device == "cpu" and cfg.algo.device == "cpu"
+    assert main([*base, "--epochs", "2", "--resume"]) == 0
+    assert json.loads((out / "result.json").read_text())["epochs_run"] == 2
+    assert main([*base, "--epochs", "3", "--resume", "--set", "thr=0.6"]) == 2
+    assert "thr: 0.5 -> 0.6" in capsys.readouterr().err
+
+
+def test_download_flag_fetches_a_missing_set_into_the_cache(tmp_path, monkeypatch, capsys):
+    """Without --download a missing CIFAR-10 is a clear error naming the flag; with it,
+    torchvision's downloader (replaced here: no network in tests) fills the cache and the
+    run trains on it."""
+    import warnings
+
+    import torchvision
+
+    from tests.test_proxy import write_tiny_cifar
+
+    monkeypatch.setenv("SNNVIZ_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("SNNVIZ_DATA", raising=False)
+    calls = []
+
+    real = torchvision.datasets.CIFAR10
+
+    class FakeCifar(real):                # torchvision's md5 tables, no network
+        def __init__(self, root, train=True, download=False, **kw):
+            calls.append(download)
+            write_tiny_cifar(Path(root) / "cifar-10-batches-py")
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", FakeCifar)
+    args = ["train", "--algorithm", "proxy", "--dataset", "cifar10", "--epochs", "1",
+            "--batch-size", "4", "--val-size", "6", "--quiet", "--set", "layers=c4,p,f8",
+            "--set", "thr=0.5", "--out", str(tmp_path / "run")]
+    assert main(args) == 2
+    assert "--download" in capsys.readouterr().err and not calls
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)            # md5 of a hand-made set
+        assert main([*args, "--download"]) == 0
+    assert calls == [True]
+    res = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert res["status"] == "ok" and res["config"]["data"]["download"] is True
+    assert main([*args, "--resume", "--epochs", "2"]) == 0      # cache found, no flag needed
+    assert calls == [True]

@@ -56,7 +56,7 @@ def load_splits(cfg: RunConfig):
     from snnviz.data import load_dataset, split_dataset
 
     d = cfg.data
-    ds = load_dataset(d.dataset, d.data_root)
+    ds = load_dataset(d.dataset, d.data_root, download=d.download)
     return split_dataset(ds, d.val_size, d.train_size, d.test_size, d.split_seed)
 
 
@@ -72,6 +72,10 @@ def plain(x):
     if isinstance(x, np.generic):
         return x.item()
     return x
+
+
+# algorithm settings the trainer sets (from the data and the train config's device)
+FITTED = ("n_in", "n_classes", "in_shape", "device")
 
 
 def fit_config(cfg: RunConfig, splits) -> RunConfig:

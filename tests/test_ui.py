@@ -382,3 +382,53 @@ def test_bad_values_for_every_algorithm_show_a_message():
             assert not app.message.visible, (name, app.message.object)
     finally:
         app.close()
+
+
+def test_a_closed_tab_pauses_its_run_and_sends_nothing(app):
+    """Between a tab closing and Bokeh destroying its session (its unused-session lifetime)
+    the run is paused at once and no view update is sent; a page still loading (never
+    connected yet) is not mistaken for a closed one."""
+    from types import SimpleNamespace
+
+    session = SimpleNamespace(connection_count=0)
+    app._session_ctx = SimpleNamespace(_session=session)
+    app.start()
+    app._tick()                                  # not connected yet: a loading page
+    assert app.worker.running
+    session.connection_count = 1
+    until(app, lambda: app._snap.step.size > 0)
+    session.connection_count = 0                 # the tab closes
+    app._tick()
+    assert not app.worker.running and app._lost
+    sent = app.updates
+    time.sleep(0.3)
+    for _ in range(5):
+        app._tick()
+    assert app.updates == sent and len(app.queue) == 0
+    session.connection_count = 1                 # a reconnected page sees the paused run
+    app._tick()
+    assert not app._lost and not app.worker.running
+
+
+def test_flow_control_waits_for_the_page_to_take_in_each_refresh(app, monkeypatch):
+    """Served, a refresh goes out only after the page has echoed the previous one's
+    sequence number (at most one in flight, so no backlog builds in front of clicks); a page
+    that stops answering still gets one refresh per ``ACK_TIMEOUT_S``."""
+    from types import SimpleNamespace
+
+    import snnviz.ui.dashboard.app as app_mod
+
+    app._session_ctx = SimpleNamespace(_session=SimpleNamespace(connection_count=1))
+    app.start()
+    until(app, lambda: app.page_ack.seq > app.page_ack.ack)     # a refresh went out
+    seq, sent = app.page_ack.seq, app.updates
+    time.sleep(0.3)                                             # new steps meanwhile
+    for _ in range(5):
+        app._tick()
+    assert app.page_ack.seq == seq and app.updates == sent      # unanswered: held back
+    app.page_ack.ack = seq                                      # the page took it in
+    until(app, lambda: app.page_ack.seq == seq + 1)
+    assert app.updates == sent + 1
+    monkeypatch.setattr(app_mod, "ACK_TIMEOUT_S", 0.2)          # a page that never answers
+    time.sleep(0.3)
+    until(app, lambda: app.page_ack.seq == seq + 2, timeout=5)

@@ -34,7 +34,7 @@ from snnviz.ui.dashboard.extensions import (
     registered_extensions,
 )
 from snnviz.ui.dashboard.inspector import SampleInspector
-from snnviz.ui.dashboard.panes import FigurePane, make_button, make_pane
+from snnviz.ui.dashboard.panes import FigurePane, PageAck, make_button, make_pane
 from snnviz.ui.dashboard.process_worker import ProcessWorker
 from snnviz.ui.dashboard.views import VIEWS, LiveView, views_for
 from snnviz.ui.dashboard.weights import WeightsTab
@@ -51,6 +51,7 @@ __all__ = ["TrainingApp", "WORKERS"]
 
 #: ``TrainingApp(worker=...)``: where a session's trainer runs.
 WORKERS = {"thread": TrainingWorker, "process": ProcessWorker}
+ACK_TIMEOUT_S = 2.0        # flow control: refresh anyway after this long without an answer
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,8 @@ class TrainingApp(pn.viewable.Viewer):
         algorithm, dataset: the initial choice.
         overrides: initial values of any config field (e.g. ``{"epochs": 5}``).
         seed: initial run seed.
-        update_ms: period of the view refresh while served.
+        update_ms: period of the view refresh while served (90 ms: at least 10 refreshes a
+            second even when a tick starts late).
         drain_ms: time per refresh spent draining events.
         loop_budget: the refresh budget shared by the sessions of this server
             (default: :data:`~snnviz.ui.dashboard.worker.LOOP_BUDGET`).
@@ -88,7 +90,7 @@ class TrainingApp(pn.viewable.Viewer):
 
     def __init__(self, algorithm: str = "s4nn", dataset: str = "mnist-mini",
                  overrides: dict[str, Any] | None = None, seed: int = 0,
-                 update_ms: int = 100, drain_ms: float = 20.0,
+                 update_ms: int = 90, drain_ms: float = 20.0,
                  loop_budget: LoopBudget | None = None, worker_nice: int = 5,
                  worker: str = "thread",
                  extensions: Sequence[ExtensionFactory | Extension] | None = None,
@@ -113,6 +115,9 @@ class TrainingApp(pn.viewable.Viewer):
         self._last_status, self._status_state = 0.0, ()
         self._valid = True
         self.updates = 0                      # live-view refreshes sent (benchmarks, tests)
+        self.page_ack = PageAck(width=0, height=0, margin=0)    # flow control, see _page_ready
+        self._session_ctx: Any = None             # served: the tab's session (connections)
+        self._was_connected = self._lost = False
         self.inspector, self.weights = SampleInspector(), WeightsTab()
         extra = registered_extensions() if extensions is None else extensions
         self.extensions: list[Extension] = [self.inspector, self.weights, *instantiate(extra)]
@@ -121,6 +126,7 @@ class TrainingApp(pn.viewable.Viewer):
         self.reset()
         self._periodic: Any = None
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+            self._session_ctx = pn.state.curdoc.session_context
             self._periodic = pn.state.add_periodic_callback(self._tick, period=update_ms)
             pn.state.on_session_destroyed(self._on_session_destroyed)
 
@@ -360,7 +366,7 @@ class TrainingApp(pn.viewable.Viewer):
         self.training[:] = rows
 
     def _sidebar(self) -> pn.Column:
-        return pn.Column(self.algorithm, self.dataset,
+        return pn.Column(self.page_ack, self.algorithm, self.dataset,
                          pn.Row(self.start_button, self.pause_button, sizing_mode="stretch_width"),
                          pn.Row(self.step_button, self.reset_button, sizing_mode="stretch_width"),
                          self.status, self.message, *self.cards, self._cards,
@@ -384,9 +390,38 @@ class TrainingApp(pn.viewable.Viewer):
                                         target=target)
 
     # ------------------------------------------------------------------ updates --------
+    def _connections(self) -> int | None:
+        """Open websocket connections of this tab's session (None: not served, unknown)."""
+        n = getattr(getattr(self._session_ctx, "_session", None), "connection_count", None)
+        return n if isinstance(n, int) else None
+
+    def _tab_gone(self) -> bool:
+        """True while the page that was connected has gone (a closed tab, a lost network).
+        Bokeh destroys the session, and :meth:`close` stops the run, only after its
+        unused-session lifetime; until then the run is paused at once (its CPU goes to the
+        other tabs) and nothing is sent (each message would be logged as undeliverable)."""
+        n = self._connections()
+        if n is None:
+            return False
+        if n > 0:
+            self._was_connected, self._lost = True, False
+            return False
+        if not self._was_connected:               # the page is still loading
+            return False
+        if not self._lost:
+            self._lost = True
+            log.info("dashboard tab disconnected: its run is paused until the session ends")
+            if self.worker is not None:
+                self.worker.pause()
+        while self.queue.get() is not None:       # keep the worker's queue from filling
+            pass
+        return True
+
     def _tick(self) -> None:
         """Drain events for at most ``drain_ms``, then patch the visible views (when the
         shared refresh budget allows)."""
+        if self._tab_gone():
+            return
         t_end = time.perf_counter() + self._drain_s
         drained = 0
         while time.perf_counter() < t_end:
@@ -406,10 +441,27 @@ class TrainingApp(pn.viewable.Viewer):
                     self.show_message(item.message, "warning")
         idle = not drained and not self._pending and \
             time.perf_counter() - self._last_refresh < 1.0      # nothing new: skip, 1 Hz
-        if not idle and self.loop_budget.allow():
+        if not idle and not self._page_ready():
+            self._pending = True                  # drawn once the page has caught up
+        elif not idle and self.loop_budget.allow():
             t0 = time.thread_time()              # CPU time: a busy machine is not our cost
             self._refresh()
             self.loop_budget.charge(time.thread_time() - t0)
+
+    def _page_ready(self) -> bool:
+        """Flow control: has the page taken in the previous refresh? Each refresh of a
+        served page ends by bumping ``page_ack.seq``, which the page echoes back once it
+        has processed everything sent before it (:class:`PageAck`). A page that draws
+        slower than the refresh rate (a slow laptop, five tabs in one browser) would
+        otherwise queue figure updates faster than it draws them, and a click's answer
+        would wait behind that queue; with at most one refresh in flight, the page gets the
+        newest data as fast as it can draw it and answers clicks at once. Without an
+        answer for ``ACK_TIMEOUT_S`` (a page that lost the component) a refresh goes out
+        anyway."""
+        if self._session_ctx is None:             # not served (tests, notebooks)
+            return True
+        a = self.page_ack
+        return a.ack >= a.seq or time.perf_counter() - self._last_refresh > ACK_TIMEOUT_S
 
     def _refresh(self, force: bool = False) -> None:
         snap = self.recorder.snapshot()
@@ -430,6 +482,8 @@ class TrainingApp(pn.viewable.Viewer):
                 self._guard(ext.on_refresh, snap, ext is owner, force, who=ext)
             self._buttons(status=force or time.perf_counter() - self._last_status > 1.0
                           or self._state() != self._status_state)
+            if self._session_ctx is not None:
+                self.page_ack.seq += 1            # the page echoes it after this refresh
 
     def _patch_live(self, snap: Snapshot, force: bool) -> None:
         """Patch the views whose data changed, each at most once per its ``every`` seconds

@@ -7,11 +7,13 @@ from collections.abc import Callable
 from typing import Any
 
 import panel as pn
+import param
 import plotly.graph_objects as go
+from panel.custom import JSComponent
 
 from snnviz.ui.controls import label
 
-__all__ = ["FigurePane", "make_button", "make_pane", "show_fig"]
+__all__ = ["FigurePane", "PageAck", "make_button", "make_pane", "show_fig"]
 
 
 def _copy_tree(obj: Any) -> Any:
@@ -57,3 +59,22 @@ def show_fig(pane: pn.pane.Plotly, patch: Callable[..., Any], *args: Any, **kw: 
     """Patch the pane's figure in place and send the changed data to the browser."""
     patch(pane.object, *args, **kw)
     pane.param.trigger("object")
+
+
+class PageAck(JSComponent):
+    """An invisible element that echoes ``seq`` back as ``ack`` once the page has processed
+    the message that changed it. Messages to a page are processed in order, so ``ack ==
+    seq`` means the page has taken in everything sent before it: the server's flow control
+    (``TrainingApp``) sends the next view refresh only then."""
+
+    seq = param.Integer(default=0)
+    ack = param.Integer(default=0)
+
+    _esm = """
+    export function render({ model }) {
+      model.on("seq", () => { model.ack = model.seq })
+      const el = document.createElement("span")
+      el.style.display = "none"
+      return el
+    }
+    """

@@ -432,3 +432,19 @@ def test_flow_control_waits_for_the_page_to_take_in_each_refresh(app, monkeypatc
     monkeypatch.setattr(app_mod, "ACK_TIMEOUT_S", 0.2)          # a page that never answers
     time.sleep(0.3)
     until(app, lambda: app.page_ack.seq == seq + 2, timeout=5)
+
+
+def test_figure_panes_keep_their_figures_height():
+    """A pane as tall as its figure keeps the page's layout still while the figure is
+    redrawn; it follows a new figure and a patched height."""
+    import plotly.graph_objects as go
+
+    from snnviz.ui.dashboard.panes import make_pane
+
+    pane = make_pane(go.Figure(layout={"height": 300}))
+    assert pane.height == 300
+    pane.object = go.Figure(layout={"height": 500})
+    assert pane.height == 500
+    pane.object.layout.height = 420
+    pane.param.trigger("object")
+    assert pane.height == 420

@@ -13,7 +13,7 @@ from panel.custom import JSComponent
 
 from snnviz.ui.controls import label
 
-__all__ = ["FigurePane", "PageAck", "make_button", "make_pane", "show_fig"]
+__all__ = ["FigurePane", "PageAck", "fig_height", "make_button", "make_pane", "show_fig"]
 
 
 def _copy_tree(obj: Any) -> Any:
@@ -26,13 +26,24 @@ def _copy_tree(obj: Any) -> Any:
 
 
 class FigurePane(pn.pane.Plotly):
-    """``pn.pane.Plotly`` that also sends in-place changes of nested properties.
+    """``pn.pane.Plotly`` that also sends in-place changes of nested properties, and keeps
+    its height equal to its figure's when made with one (:func:`make_pane`).
 
     The stock pane keeps a shallow copy of the figure's JSON as the state last sent to the
     browser; nested dicts (``layout.title``, ``marker``) are shared with the figure, so a
     patched title or marker colour compares equal and is never sent, and nested numpy arrays
     are moved out of the figure. Copying the nested containers avoids both.
     """
+
+    def __init__(self, object: Any = None, **params: Any) -> None:
+        super().__init__(object, **params)
+        self.param.watch(self._follow_height, "object")
+
+    def _follow_height(self, event: Any) -> None:
+        """Keep the pane as tall as its figure (a new figure or a patched height)."""
+        h = fig_height(self.object)
+        if h and self.height is not None and h != self.height:
+            self.height = h
 
     @classmethod
     def _plotly_json_wrapper(cls, fig: Any) -> dict:
@@ -50,9 +61,18 @@ def make_button(text: str, color: str) -> pn.widgets.Button:
                              margin=(5, 3))
 
 
+def fig_height(fig: Any) -> int | None:
+    h = getattr(getattr(fig, "layout", None), "height", None)
+    return int(h) if h else None
+
+
 def make_pane(fig: Any, height: int | None = None) -> FigurePane:
+    """A pane of the figure's own height (a fixed height keeps the page's layout still while
+    a figure is redrawn: a pane that follows its content would make every redraw a layout
+    pass of the whole page, which redraws every other figure too)."""
     return FigurePane(fig, link_figure=False, sizing_mode="stretch_width",
-                      config={"displaylogo": False, "responsive": True}, height=height)
+                      config={"displaylogo": False, "responsive": True},
+                      height=height or fig_height(fig))
 
 
 def show_fig(pane: pn.pane.Plotly, patch: Callable[..., Any], *args: Any, **kw: Any) -> None:

@@ -448,3 +448,25 @@ def test_figure_panes_keep_their_figures_height():
     pane.object.layout.height = 420
     pane.param.trigger("object")
     assert pane.height == 420
+
+
+def test_served_refreshes_carry_the_curves_and_take_turns_with_the_rest(app):
+    """Flow-controlled, each refresh patches the curves and at most one other figure (the
+    longest-waiting), so small refreshes keep the curves moving and the others take turns."""
+    from types import SimpleNamespace
+
+    import snnviz.ui.dashboard.app as app_mod
+
+    app._session_ctx = SimpleNamespace(_session=SimpleNamespace(connection_count=1))
+    app.start()
+    others: set[str] = set()
+    end = time.monotonic() + 4.0
+    while time.monotonic() < end:
+        before = dict(app._seen)
+        app.page_ack.ack = app.page_ack.seq                     # the page keeps up
+        app._tick()
+        changed = {k for k, v in app._seen.items() if before.get(k) != v} - {"curves"}
+        assert len(changed) <= app_mod.MAX_OTHER_VIEWS, changed
+        others |= changed
+        time.sleep(0.05)
+    assert len(others) >= 2, others

@@ -52,6 +52,7 @@ __all__ = ["TrainingApp", "WORKERS"]
 #: ``TrainingApp(worker=...)``: where a session's trainer runs.
 WORKERS = {"thread": TrainingWorker, "process": ProcessWorker}
 ACK_TIMEOUT_S = 2.0        # flow control: refresh anyway after this long without an answer
+MAX_OTHER_VIEWS = 1        # flow control: figures besides the curves per refresh
 
 log = logging.getLogger(__name__)
 
@@ -491,7 +492,14 @@ class TrainingApp(pn.viewable.Viewer):
         seen = {"step": snap.version, "probe": snap.probe_version, "eval": snap.eval_version}
         now = time.perf_counter()
         self._pending = False
-        for v in self._views:
+        # Served (flow-controlled), a refresh carries the curves and at most MAX_OTHER_VIEWS
+        # other figures, the longest-waiting first: the page takes in each refresh before
+        # the next is sent, so small refreshes keep the curves moving as fast as the page
+        # can draw, and the other views take turns.
+        budget = None if force or self._session_ctx is None else MAX_OTHER_VIEWS
+        order = sorted(self._views, key=lambda v: (v.key != "curves",
+                                                   self._seen.get(v.key, (0, -1.0))[1]))
+        for v in order:
             last = self._seen.get(v.key)
             if not force and last is not None and last[0] == seen[v.source]:
                 continue
@@ -500,6 +508,11 @@ class TrainingApp(pn.viewable.Viewer):
                 continue
             if v.source != "step" and snap.run is None:
                 continue
+            if budget is not None and v.key != "curves":
+                if budget == 0:
+                    self._pending = True             # its turn comes at a later refresh
+                    continue
+                budget -= 1
             self._seen[v.key] = (seen[v.source], now)
             pane = self.live[v.key]
             shown = v.patch(pane.object, snap)

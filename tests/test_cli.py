@@ -425,5 +425,7 @@ def test_download_flag_fetches_a_missing_set_into_the_cache(tmp_path, monkeypatc
     assert calls == [True]
     res = json.loads((tmp_path / "run" / "result.json").read_text())
     assert res["status"] == "ok" and res["config"]["data"]["download"] is True
-    assert main([*args, "--resume", "--epochs", "2"]) == 0      # cache found, no flag needed
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        assert main([*args, "--resume", "--epochs", "2"]) == 0  # cache found, no flag needed
     assert calls == [True]

@@ -59,21 +59,17 @@ def make_run_config(algorithm: str = "s4nn", dataset: str = "mnist-mini", *, see
     return RunConfig(algorithm, a, d, t, r, seed)
 
 
-def run_config_from_dict(d: dict, device: str | None = None) -> RunConfig:
-    """Inverse of :meth:`RunConfig.to_dict` (lists become tuples).
-
-    ``device``: where a loaded run computes (evaluation, inspection); by default the stored
-    one, except that a run trained on a GPU is loaded onto the CPU on a machine without one."""
+def run_config_from_dict(d: dict) -> RunConfig:
+    """Inverse of :meth:`RunConfig.to_dict` (lists become tuples). A run trained on a GPU
+    is loaded onto the CPU on a machine without one (evaluation, inspection)."""
     algo = get_algorithm(d["algorithm"])
-    train = dict(d["train"])
-    if device is None and train.get("device") == "cuda":
+    if d["train"].get("device") == "cuda":
         import torch
 
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device is not None:
-        train["device"] = device
-        d = dict(d, train=train, algo={**d["algo"], "device": device}
-                 if "device" in d["algo"] else d["algo"])
+        if not torch.cuda.is_available():
+            d = dict(d, train={**d["train"], "device": "cpu"},
+                     algo={**d["algo"], "device": "cpu"} if "device" in d["algo"]
+                     else d["algo"])
 
     def build(cls, values: dict):
         names = {f.name for f in dataclasses.fields(cls)}

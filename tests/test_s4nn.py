@@ -240,6 +240,27 @@ def test_config_validation():
         s4nn.Config(thr_out=float("nan"))
     with pytest.raises(ValueError, match="one of"):
         s4nn.Config(delta_weights="sideways")
+    with pytest.raises(ValueError, match="init_low_hidden"):
+        s4nn.Config(init_low_hidden=6.0)
+
+
+@pytest.mark.parametrize("mod", [s4nn, bs4nn])
+def test_init_range(mod):
+    """Reference init (lows 0): the same draws as before the lows existed; mixed signs
+    with a negative low, and the dead-neuron reset draws from the same range."""
+    cfg = mod.Config(n_in=50, hidden=(40,), n_classes=10)
+    w = mod.init(cfg, torch.Generator().manual_seed(3)).w
+    g = torch.Generator().manual_seed(3)
+    ref = torch.rand(40, 50, generator=g, dtype=torch.float64).mul_(cfg.init_hidden)
+    assert torch.equal(w[0], ref.to(w[0].dtype))
+    mixed = dataclasses.replace(cfg, init_low_hidden=-2.0, init_low_out=-8.0, init_out=8.0,
+                                dead_reset=0.5)
+    p = mod.init(mixed, torch.Generator().manual_seed(3))
+    for x, lo, hi in ((p.w[0], -2.0, cfg.init_hidden), (p.w[1], -8.0, 8.0)):
+        assert float(x.min()) >= lo and float(x.max()) < hi and float(x.min()) < 0
+    counts = (np.zeros(40, np.int64), np.zeros(10, np.int64))
+    new, n = mod.end_epoch(p, counts, 10, mixed, torch.Generator().manual_seed(1))
+    assert n == 40 and float(new.w[0].min()) >= -2.0 and float(new.w[0].min()) < 0
 
 
 def test_scale_lr():

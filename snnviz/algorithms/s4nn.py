@@ -75,10 +75,15 @@ class S4NNConfig(Validated):
                              bounds=(0.0, 0.5), step=1e-6)
     gamma: int = hp(3, "margin (steps) between the winner and the other outputs",
                     bounds=(0, 4096), step=1)
-    init_hidden: float = hp(5.0, "hidden weights start uniform in [0, init_hidden)",
-                            bounds=(0.0, 1e4), step=0.5)
-    init_out: float = hp(48.0, "output weights start uniform in [0, init_out)",
+    init_hidden: float = hp(5.0, "hidden weights start uniform in [init_low_hidden, "
+                            "init_hidden)", bounds=(0.0, 1e4), step=0.5)
+    init_out: float = hp(48.0, "output weights start uniform in [init_low_out, init_out)",
                          bounds=(0.0, 1e4), step=1.0)
+    init_low_hidden: float = hp(0.0, "lower end of the hidden weights' initial range "
+                                "(reference: 0, all positive; negative: mixed signs)",
+                                bounds=(-1e4, 1e4), step=0.5)
+    init_low_out: float = hp(0.0, "lower end of the output weights' initial range "
+                             "(reference: 0)", bounds=(-1e4, 1e4), step=1.0)
     strict_threshold: bool = hp(True, "fire when V > theta (reference) instead of V >= theta")
     spike_delay: int = hp(1, "steps from threshold crossing to spike (reference: 1)",
                           bounds=(0, 1))
@@ -94,6 +99,10 @@ class S4NNConfig(Validated):
         for lr in (self.lr_hidden, self.lr_out):
             if lr * self.weight_decay >= 1.0:
                 raise ValueError("lr * weight_decay must be < 1 (decay would flip signs)")
+        for low, high, name in ((self.init_low_hidden, self.init_hidden, "hidden"),
+                                (self.init_low_out, self.init_out, "out")):
+            if low > high:
+                raise ValueError(f"init_low_{name}={low} must not exceed init_{name}={high}")
 
     @property
     def sizes(self) -> tuple[int, ...]:
@@ -147,10 +156,13 @@ def _per_layer(cfg: S4NNConfig, hidden_value: float, out_value: float) -> list[f
 
 
 def init(cfg: S4NNConfig, gen: torch.Generator) -> Params:
-    """Uniform non-negative weights: U[0, init_hidden) for hidden, U[0, init_out) for output."""
+    """Uniform weights: U[init_low_hidden, init_hidden) for hidden layers and
+    U[init_low_out, init_out) for the output (reference: lows 0, all weights positive)."""
     highs = _per_layer(cfg, cfg.init_hidden, cfg.init_out)
+    lows = _per_layer(cfg, cfg.init_low_hidden, cfg.init_low_out)
     s = cfg.sizes
-    w = tuple(torch.rand(s[l + 1], s[l], generator=gen, dtype=torch.float64).mul_(highs[l])
+    w = tuple(torch.rand(s[l + 1], s[l], generator=gen, dtype=torch.float64)
+              .mul_(highs[l] - lows[l]).add_(lows[l])
               .to(_dtype(cfg)) for l in range(len(s) - 1))                  # [N_out, N_in]
     return Params(w, torch.full((len(w),), float(getattr(cfg, "alpha_init", 1.0)),
                                 dtype=torch.float64))
@@ -312,7 +324,8 @@ def end_epoch(params: Params, fire_counts: tuple[np.ndarray, ...], n_seen: int,
         if k:
             fresh = torch.rand(k, w[l].shape[1], generator=gen, dtype=torch.float64)
             w[l] = w[l].clone()
-            w[l][dead] = (fresh * cfg.init_hidden).to(w[l].dtype)
+            w[l][dead] = (fresh * (cfg.init_hidden - cfg.init_low_hidden)
+                          + cfg.init_low_hidden).to(w[l].dtype)
             n_reset += k
     return Params(tuple(w), params.alpha), n_reset
 

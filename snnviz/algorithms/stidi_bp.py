@@ -142,12 +142,12 @@ class StidiConfig(Validated):
     hidden: tuple[int, ...] = hp((400,), "hidden layer sizes, e.g. 400 or 400,200",
                                  bounds=(1, 100_000))
     t_max: int = hp(256, "time steps; t_max means 'no spike'", bounds=(4, 4096), step=1)
-    tau1: int = hp(40, "PSP rise time (steps)", bounds=(1, 4096), step=1)
-    tau2: int | None = hp(40, "PSP decay time (steps); none = no decay", bounds=(1, 4096),
-                          step=1)
+    tau1: int = hp(128, "PSP rise time (steps)", bounds=(1, 4096), step=1)
+    tau2: int | None = hp(None, "PSP decay time (steps); none = no decay (a ramp)",
+                          bounds=(1, 4096), step=1)
     thr_hidden: float = hp(10.0, "threshold of hidden neurons", bounds=(1e-3, 1e6), step=0.5)
     thr_out: float = hp(10.0, "threshold of output neurons", bounds=(1e-3, 1e6), step=0.5)
-    init_hidden: float = hp(16.0, "mean initial total weight of a hidden neuron, in "
+    init_hidden: float = hp(4.0, "mean initial total weight of a hidden neuron, in "
                             "thresholds", bounds=(-1e4, 1e4), step=0.5)
     init_out: float = hp(3.0, "mean initial total weight of an output neuron, in thresholds",
                          bounds=(-1e4, 1e4), step=0.5)

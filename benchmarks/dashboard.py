@@ -9,6 +9,10 @@ Playwright over the DevTools protocol. The browser is started in its own session
 server's share: closer to a classroom, where the browsers run on other machines. It still
 runs on the same cores, so on a small machine the numbers stay pessimistic.
 
+``--browser-cpus 1 --server-cpus 0`` pins the browser and the server (with every training
+process it starts) to separate cores, so that the server's measurements see only what a
+server with remote clients pays: the browser stands in for the client machines.
+
 ``--worker`` picks where each session's trainer runs, as ``TrainingApp(worker=...)``:
 ``process`` (the served app's choice: one training process per tab) or ``thread`` (a thread
 of the server process).
@@ -71,6 +75,11 @@ CLICK_JS = """async ([label, expect]) => {
   }
   return performance.now() - t0;
 }"""
+
+
+def cpu_list(text: str) -> set[int]:
+    """``"0"`` or ``"0,2"`` -> a set of core numbers (for ``os.sched_setaffinity``)."""
+    return {int(c) for c in text.split(",") if c.strip()}
 
 
 def free_port() -> int:
@@ -269,7 +278,13 @@ def main() -> None:
     parser.add_argument("--clicks", type=int, default=20, help="pause+start pairs per case")
     parser.add_argument("--worker", choices=sorted(WORKERS), default="process",
                         help="where each session's trainer runs (the served app: process)")
+    parser.add_argument("--server-cpus", type=cpu_list, default=None,
+                        help="pin the server and its training to these cores, e.g. 0")
+    parser.add_argument("--browser-cpus", type=cpu_list, default=None,
+                        help="pin the browser to these cores, e.g. 1")
     args = parser.parse_args()
+    if args.server_cpus:             # before any thread or process starts: all inherit it
+        os.sched_setaffinity(0, args.server_cpus)
     from playwright.sync_api import sync_playwright
 
     apps: list[TrainingApp] = []
@@ -291,7 +306,9 @@ def main() -> None:
     chromium = subprocess.Popen(
         [CHROMIUM, *ARGS, f"--remote-debugging-port={cdp}", f"--user-data-dir={profile.name}",
          "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True)
+        start_new_session=True,
+        preexec_fn=(lambda: os.sched_setaffinity(0, args.browser_cpus))
+        if args.browser_cpus else None)
     lag = LoopLag(server.asyncio_loop)
     with sync_playwright() as pw:
         browser = connect(pw, cdp)
@@ -327,6 +344,9 @@ def main() -> None:
     print(f"  machine: {os.cpu_count()} cores, load average (1/5/15 min) at the start "
           f"{load0[0]:.1f}/{load0[1]:.1f}/{load0[2]:.1f}, at the end "
           f"{load1[0]:.1f}/{load1[1]:.1f}/{load1[2]:.1f}")
+    if args.server_cpus or args.browser_cpus:
+        print(f"  pinned: server and training on cores {sorted(args.server_cpus or [])}, "
+              f"browser on cores {sorted(args.browser_cpus or [])}")
     print(f"  headless samples/s per round: {', '.join(f'{r:,.0f}' for r in head_rates)}")
     print(f"  watched  samples/s per round: {', '.join(f'{r:,.0f}' for r in rates)}")
     print(f"  throughput ratio watched/headless: {sum(rates) / sum(head_rates):.2f}"

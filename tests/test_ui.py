@@ -268,9 +268,11 @@ SMALL = {"online_chunk": 20, "epochs": 2, "every": 1, "train_size": 60, "val_siz
 PER_ALGORITHM = {
     "s4nn": {"hidden": "12"},
     "bs4nn": {"hidden": "40"},
-    "stidi-bp": {"hidden": "12"},
-    "stidi-bp-conv": {"channels": "2,4"},
-    "stidi-bp-conv-binary": {"channels": "4,8"},
+    # STiDi-BP's default ramp (tau1 = 128) starts silent on the synthetic set's dim images
+    # (a dead network after one epoch); a faster ramp fires from the start
+    "stidi-bp": {"hidden": "12", "tau1": 32},
+    "stidi-bp-conv": {"channels": "2,4", "tau1": 32},
+    "stidi-bp-conv-binary": {"channels": "4,8", "tau1": 32},
     "proxy": {"batch_size": 20},
 }
 EXPECTED_VIEWS = {

@@ -147,7 +147,7 @@ class StidiConfig(Validated):
                           bounds=(1, 4096), step=1)
     thr_hidden: float = hp(10.0, "threshold of hidden neurons", bounds=(1e-3, 1e6), step=0.5)
     thr_out: float = hp(10.0, "threshold of output neurons", bounds=(1e-3, 1e6), step=0.5)
-    init_hidden: float = hp(4.0, "mean initial total weight of a hidden neuron, in "
+    init_hidden: float = hp(6.0, "mean initial total weight of a hidden neuron, in "
                             "thresholds", bounds=(-1e4, 1e4), step=0.5)
     init_out: float = hp(3.0, "mean initial total weight of an output neuron, in thresholds",
                          bounds=(-1e4, 1e4), step=0.5)

@@ -33,7 +33,9 @@ def command(r: dict) -> str:
     algo_defaults = dataclasses.asdict(get_algorithm(r["algorithm"]).Config())
     changed = {k: v for k, v in c["algo"].items() if k not in ("n_in", "n_classes", "in_shape",
                                                                "device")
-               and (tuple(v) if isinstance(v, list) else v) != algo_defaults.get(k)}
+               and (tuple(v) if isinstance(v, list) else v) != algo_defaults.get(k)
+               # settings of dense hidden layers a network does not have (conv stacks)
+               and not (k.endswith("_hidden") and c["algo"].get("hidden") == [])}
     sets += "".join(f" --set {k}={','.join(map(str, v)) if isinstance(v, list) else v}"
                     for k, v in changed.items())
     bs = c["train"]["batch_size"]

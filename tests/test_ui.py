@@ -380,7 +380,7 @@ def test_bad_values_for_every_algorithm_show_a_message():
             assert app.message.visible and app.start_button.disabled, name
             app.start()                                               # refused, no traceback
             assert app.worker is None or not app.worker.running
-            w[field].value = "12" if bad else 64
+            w[field].value = "12" if bad else 256
             assert not app.message.visible, (name, app.message.object)
     finally:
         app.close()

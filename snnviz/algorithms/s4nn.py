@@ -155,15 +155,20 @@ def _per_layer(cfg: S4NNConfig, hidden_value: float, out_value: float) -> list[f
     return [hidden_value] * len(cfg.hidden) + [out_value]
 
 
+def _uniform(shape: tuple[int, ...], low: float, high: float,
+             gen: torch.Generator) -> torch.Tensor:
+    """float64 ``U[low, high)`` draws (with ``low = 0``: the same values as ``rand * high``)."""
+    return torch.rand(shape, generator=gen, dtype=torch.float64).mul_(high - low).add_(low)
+
+
 def init(cfg: S4NNConfig, gen: torch.Generator) -> Params:
     """Uniform weights: U[init_low_hidden, init_hidden) for hidden layers and
     U[init_low_out, init_out) for the output (reference: lows 0, all weights positive)."""
     highs = _per_layer(cfg, cfg.init_hidden, cfg.init_out)
     lows = _per_layer(cfg, cfg.init_low_hidden, cfg.init_low_out)
     s = cfg.sizes
-    w = tuple(torch.rand(s[l + 1], s[l], generator=gen, dtype=torch.float64)
-              .mul_(highs[l] - lows[l]).add_(lows[l])
-              .to(_dtype(cfg)) for l in range(len(s) - 1))                  # [N_out, N_in]
+    w = tuple(_uniform((s[l + 1], s[l]), lows[l], highs[l], gen).to(_dtype(cfg))
+              for l in range(len(s) - 1))                                     # [N_out, N_in]
     return Params(w, torch.full((len(w),), float(getattr(cfg, "alpha_init", 1.0)),
                                 dtype=torch.float64))
 
@@ -322,10 +327,9 @@ def end_epoch(params: Params, fire_counts: tuple[np.ndarray, ...], n_seen: int,
         dead = torch.from_numpy(fire_counts[l] < cfg.dead_reset * n_seen)
         k = int(dead.sum())
         if k:
-            fresh = torch.rand(k, w[l].shape[1], generator=gen, dtype=torch.float64)
+            fresh = _uniform((k, w[l].shape[1]), cfg.init_low_hidden, cfg.init_hidden, gen)
             w[l] = w[l].clone()
-            w[l][dead] = (fresh * (cfg.init_hidden - cfg.init_low_hidden)
-                          + cfg.init_low_hidden).to(w[l].dtype)
+            w[l][dead] = fresh.to(w[l].dtype)
             n_reset += k
     return Params(tuple(w), params.alpha), n_reset
 

@@ -60,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a hyperparameter (repeatable); see `snnviz params ALGO`")
     t.add_argument("--out", help="output folder (default runs/<algorithm>-<dataset>-<time>)")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out "
+                   "(with the same settings; only --epochs, --device and --data-root may "
+                   "change)")
     t.add_argument("--init-from", metavar="CHECKPOINT", help="start from the weights another "
                    "run selected on validation (its checkpoint.pt, or its folder), instead of a "
                    "fresh initialisation: fine-tuning with other settings (same algorithm and "
@@ -203,8 +205,10 @@ def _resume_state(out: Path, cfg) -> dict:
     # a CPU and back (checkpoints load onto the CPU)
     old_train = dict(old.get("train", {}), epochs=None, device=None)
     new_train = dict(new["train"], epochs=None, device=None)
-    old_data = dict(old.get("data", {}), download=None)     # where the files came from
-    new_data = dict(new["data"], download=None)
+    # where the files came from may change (a moved or remounted data folder): the data is
+    # named by the dataset, the sizes and the split seed, and its files are md5-checked
+    old_data = dict(old.get("data", {}), download=None, data_root=None)
+    new_data = dict(new["data"], download=None, data_root=None)
     same = (old.get("algorithm") == new["algorithm"] and old.get("seed") == new["seed"]
             and old_data == new_data and old_train == new_train)
     if same:
@@ -217,8 +221,8 @@ def _resume_state(out: Path, cfg) -> dict:
             {k: tuple(v) if isinstance(v, list) else v for k, v in new_algo.items()}
     if not same:
         diff = _config_diff(old, new)
-        raise UsageError(f"--resume with a changed configuration ({diff}); only --epochs may "
-                         "change when resuming")
+        raise UsageError(f"--resume with a changed configuration ({diff}); only --epochs "
+                         "(and --device, --data-root) may change when resuming")
     return state
 
 

@@ -429,3 +429,16 @@ def test_download_flag_fetches_a_missing_set_into_the_cache(tmp_path, monkeypatc
         warnings.simplefilter("ignore", UserWarning)
         assert main([*args, "--resume", "--epochs", "2"]) == 0  # cache found, no flag needed
     assert calls == [True]
+
+
+def test_resume_from_a_moved_data_folder(tmp_path, capsys):
+    """Where the files live is not part of a run's identity: a run resumes after its data
+    folder moved (the data is named by dataset, sizes and split seed, and md5-checked)."""
+    for d in ("old", "new"):
+        (tmp_path / d).mkdir()
+    out = _trained(tmp_path, "run", "--data-root", str(tmp_path / "old"))
+    assert main(["train", "--algorithm", "s4nn", *SMALL, "--epochs", "2", "--out", str(out),
+                 "--data-root", str(tmp_path / "new"), "--resume", "--quiet"]) == 0
+    r = json.loads((out / "result.json").read_text())
+    assert r["epochs_run"] == 2
+    assert r["config"]["data"]["data_root"] == str(tmp_path / "new")

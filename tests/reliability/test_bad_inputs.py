@@ -312,7 +312,7 @@ def test_resume_with_a_changed_config(change, says, capsys, run_copy):
     code, err = run(capsys, *train("--epochs", "2", "--resume", "--out", str(run_copy), *change))
     assert code == 2
     assert_one_line_error(err, "--resume with a changed configuration", says,
-                          "only --epochs may change")
+                          "only --epochs (and --device, --data-root) may change")
     assert tree(run_copy) == before
 
 

@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description=f"Algorithms: {_algorithms_help()}. "
                        f"Datasets: {', '.join(DATASETS)}.")
     t.add_argument("--algorithm", required=True, help="one of the algorithms listed above")
-    t.add_argument("--dataset", default="mnist-mini", help=f"one of {', '.join(DATASETS)}")
+    t.add_argument("--dataset", help=f"one of {', '.join(DATASETS)} (default mnist-mini; "
+                   "on --resume the run's)")
     t.add_argument("--data-root", help="dataset folder (torchvision layout); default $SNNVIZ_DATA")
     t.add_argument("--train-size", type=int, help="first N of a fixed seeded permutation")
     t.add_argument("--val-size", type=int, help="validation samples held out from train "
@@ -56,13 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=int)
     t.add_argument("--batch-size", type=int, help="samples per update; 1 = per-sample updates, "
                    "as in the TTFS papers (default: the algorithm's, 1 except proxy: 100)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, help="run seed (default 0; on --resume the run's)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a hyperparameter (repeatable); see `snnviz params ALGO`")
     t.add_argument("--out", help="output folder (default runs/<algorithm>-<dataset>-<time>)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out "
-                   "(with the same settings; only --epochs, --device and --data-root may "
-                   "change)")
+                   "with its own settings; options given here must match them, except "
+                   "--epochs, --device and --data-root")
     t.add_argument("--init-from", metavar="CHECKPOINT", help="start from the weights another "
                    "run selected on validation (its checkpoint.pt, or its folder), instead of a "
                    "fresh initialisation: fine-tuning with other settings (same algorithm and "
@@ -134,9 +135,10 @@ def _train_config(args: argparse.Namespace):
         "test_size": args.test_size, "epochs": args.epochs, "batch_size": args.batch_size,
         "download": args.download or None,
     }.items() if v is not None}
-    if args.seed < 0:
-        raise UsageError(f"--seed must be >= 0, got {args.seed}")
-    cfg = make_run_config(args.algorithm, args.dataset, seed=args.seed,
+    seed = 0 if args.seed is None else args.seed
+    if seed < 0:
+        raise UsageError(f"--seed must be >= 0, got {seed}")
+    cfg = make_run_config(args.algorithm, args.dataset or "mnist-mini", seed=seed,
                           overrides=_parse_sets(args.set), **typed)
     # the trainer hands train.device to algorithms that run on torch devices (fit_config)
     return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train,
@@ -195,12 +197,46 @@ def _term_as_interrupt():
     return signal.signal(signal.SIGTERM, handler)
 
 
-def _resume_state(out: Path, cfg) -> dict:
+def _given(args: argparse.Namespace, new: dict) -> set[tuple[str, str]]:
+    """The settings spelled out on this command line, as ``(section, name)`` (``seed`` and
+    ``algorithm`` as ``("", name)``)."""
+    given = {("", "algorithm"), ("train", "device")}
+    if args.seed is not None:
+        given.add(("", "seed"))
+    if args.dataset is not None:
+        given.add(("data", "dataset"))
+    for name in ("data_root", "train_size", "val_size", "test_size", "download"):
+        if getattr(args, name) not in (None, False):
+            given.add(("data", name))
+    for name in ("epochs", "batch_size"):
+        if getattr(args, name) is not None:
+            given.add(("train", name))
+    for key in _parse_sets(args.set):
+        given |= {(part, key) for part in ("algo", "data", "train", "record")
+                  if key in new.get(part, {})}
+    return given
+
+
+def _resume_state(out: Path, cfg, args: argparse.Namespace):
+    """The checkpoint of the run in ``out`` and the configuration to continue it with: the
+    run's own settings, except what this command line spells out. A spelled-out setting that
+    differs from the run's is refused, unless it is ``--epochs``, ``--device`` or
+    ``--data-root``. Settings left out keep the run's values, so a run resumes unchanged
+    after a newer snnviz changed a default."""
+    from snnviz.api import run_config_from_dict
     from snnviz.training.checkpoint import load_checkpoint
 
     state = load_checkpoint(out / "checkpoint.pt")
     old = _with_defaults(dict(state["config"]), cfg)
     new = cfg.to_dict()
+    given = _given(args, new)
+    if old.get("algorithm") == new["algorithm"]:     # else: refused below, as a change
+        for part in ("algo", "data", "train", "record"):
+            if isinstance(old.get(part), dict):
+                new[part] = {k: (v if (part, k) in given or k not in old[part]
+                                 else old[part][k]) for k, v in new[part].items()}
+        if ("", "seed") not in given and "seed" in old:
+            new["seed"] = old["seed"]
     # --epochs may change, and so may the device: a run started on a GPU can be finished on
     # a CPU and back (checkpoints load onto the CPU)
     old_train = dict(old.get("train", {}), epochs=None, device=None)
@@ -223,7 +259,7 @@ def _resume_state(out: Path, cfg) -> dict:
         diff = _config_diff(old, new)
         raise UsageError(f"--resume with a changed configuration ({diff}); only --epochs "
                          "(and --device, --data-root) may change when resuming")
-    return state
+    return state, run_config_from_dict(new)
 
 
 def _init_weights(path: str, cfg) -> dict:
@@ -344,7 +380,9 @@ def _train(args: argparse.Namespace, cfg, ctx) -> int:
     else:
         raise UsageError("data-parallel runs need --out DIR")
     try:
-        state = _resume_state(out, cfg) if args.resume else None
+        state = None
+        if args.resume:
+            state, cfg = _resume_state(out, cfg, args)
         init = _init_weights(args.init_from, cfg) if args.init_from and not args.resume \
             else None
         replay = ReplayLog.load(out / REPLAY_FILE) if args.resume else ReplayLog()

@@ -442,3 +442,28 @@ def test_resume_from_a_moved_data_folder(tmp_path, capsys):
     r = json.loads((out / "result.json").read_text())
     assert r["epochs_run"] == 2
     assert r["config"]["data"]["data_root"] == str(tmp_path / "new")
+
+
+def test_resume_keeps_the_runs_own_settings(tmp_path, capsys):
+    """Settings left off a --resume command line are the run's, not today's defaults: a run
+    resumes unchanged after a newer snnviz changed a default (simulated by a checkpoint whose
+    stored lr_out, batch size and seed differ from the defaults). Settings spelled out must
+    match the run's."""
+    from snnviz.training.checkpoint import load_checkpoint, save_checkpoint
+
+    out = _trained(tmp_path, "run", "--seed", "3", "--batch-size", "4")
+    state = load_checkpoint(out / "checkpoint.pt")
+    state["config"]["algo"]["lr_out"] = 0.25            # "the default when the run started"
+    save_checkpoint(state, out / "checkpoint.pt")
+    assert main(["train", "--algorithm", "s4nn", "--epochs", "2", "--out", str(out),
+                 "--resume", "--quiet"]) == 0
+    r = json.loads((out / "result.json").read_text())
+    assert r["epochs_run"] == 2 and r["seed"] == 3 and r["train_size"] == 300
+    assert r["config"]["algo"]["lr_out"] == 0.25
+    assert r["config"]["train"]["batch_size"] == 4
+    # spelled out and equal to the run's: fine; spelled out and different: refused
+    assert main(["train", "--algorithm", "s4nn", "--epochs", "3", "--out", str(out),
+                 "--set", "lr_out=0.25", "--seed", "3", "--resume", "--quiet"]) == 0
+    assert main(["train", "--algorithm", "s4nn", "--epochs", "4", "--out", str(out),
+                 "--set", "lr_out=0.2", "--resume", "--quiet"]) == 2
+    assert "lr_out: 0.25 -> 0.2" in capsys.readouterr().err

@@ -87,7 +87,7 @@ def main(argv=None) -> dict:
     if a.data_root:
         cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, data_root=a.data_root))
     tr = make_trainer(cfg, state=state)
-    algo, acfg, params = tr.algo, cfg.algo, tr.best_params
+    algo, acfg, params = tr.algo, tr.cfg.algo, tr.best_params     # fitted to the data
     t0 = time.time()
     n = min(a.train_limit, len(tr.t_train))
     codes = {s: layer_codes(algo, params, acfg, t) for s, t in

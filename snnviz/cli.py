@@ -127,14 +127,19 @@ def _parse_sets(items: list[str]) -> dict[str, str]:
     return out
 
 
-def _train_config(args: argparse.Namespace):
-    from snnviz.api import make_run_config
-
-    typed = {k: v for k, v in {
+def _typed_options(args: argparse.Namespace) -> dict:
+    """The typed config fields given as their own options (not ``--set``), by field name."""
+    return {k: v for k, v in {
         "data_root": args.data_root, "train_size": args.train_size, "val_size": args.val_size,
         "test_size": args.test_size, "epochs": args.epochs, "batch_size": args.batch_size,
         "download": args.download or None,
     }.items() if v is not None}
+
+
+def _train_config(args: argparse.Namespace):
+    from snnviz.api import make_run_config
+
+    typed = _typed_options(args)
     seed = 0 if args.seed is None else args.seed
     if seed < 0:
         raise UsageError(f"--seed must be >= 0, got {seed}")
@@ -200,20 +205,14 @@ def _term_as_interrupt():
 def _given(args: argparse.Namespace, new: dict) -> set[tuple[str, str]]:
     """The settings spelled out on this command line, as ``(section, name)`` (``seed`` and
     ``algorithm`` as ``("", name)``)."""
-    given = {("", "algorithm"), ("train", "device")}
+    names = {*_typed_options(args), *_parse_sets(args.set)}
+    if args.dataset is not None:
+        names.add("dataset")
+    given = {(part, k) for part in ("algo", "data", "train", "record") for k in names
+             if k in new.get(part, {})}
+    given |= {("", "algorithm"), ("train", "device")}
     if args.seed is not None:
         given.add(("", "seed"))
-    if args.dataset is not None:
-        given.add(("data", "dataset"))
-    for name in ("data_root", "train_size", "val_size", "test_size", "download"):
-        if getattr(args, name) not in (None, False):
-            given.add(("data", name))
-    for name in ("epochs", "batch_size"):
-        if getattr(args, name) is not None:
-            given.add(("train", name))
-    for key in _parse_sets(args.set):
-        given |= {(part, key) for part in ("algo", "data", "train", "record")
-                  if key in new.get(part, {})}
     return given
 
 

@@ -30,6 +30,7 @@ of the server process).
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
 import socket
 import subprocess
@@ -282,6 +283,9 @@ def main() -> None:
                         help="pin the server and its training to these cores, e.g. 0")
     parser.add_argument("--browser-cpus", type=cpu_list, default=None,
                         help="pin the browser to these cores, e.g. 1")
+    parser.add_argument("--profile", metavar="FILE", default=None,
+                        help="profile the server's event loop (CPU time) during the watched "
+                             "windows and write the cProfile statistics to FILE")
     args = parser.parse_args()
     if args.server_cpus:             # before any thread or process starts: all inherit it
         os.sched_setaffinity(0, args.server_cpus)
@@ -310,6 +314,8 @@ def main() -> None:
         preexec_fn=(lambda: os.sched_setaffinity(0, args.browser_cpus))
         if args.browser_cpus else None)
     lag = LoopLag(server.asyncio_loop)
+    # cProfile sees only the thread that enables it: the event loop enables it itself.
+    profiler = cProfile.Profile(time.thread_time) if args.profile else None
     with sync_playwright() as pw:
         browser = connect(pw, cdp)
         sessions = Sessions(browser, url, apps)
@@ -318,7 +324,11 @@ def main() -> None:
             head.append(headless_rate(args.seconds, args.worker))
             tabs = sessions.open(1)
             start_all(tabs)
+            if profiler is not None:
+                server.asyncio_loop.call_soon_threadsafe(profiler.enable)
             watched.append(watched_rate(tabs, args.seconds, server.native_id))
+            if profiler is not None:
+                server.asyncio_loop.call_soon_threadsafe(profiler.disable)
             sessions.close(tabs)
         for n in (1, 5):
             tabs = sessions.open(n)
@@ -334,6 +344,8 @@ def main() -> None:
     chromium.wait(10)
     profile.cleanup()
     server.stop()
+    if profiler is not None:
+        profiler.dump_stats(args.profile)
 
     rates = [w["rate"] for w in watched]
     head_rates = [h["rate"] for h in head]

@@ -386,6 +386,40 @@ def test_bad_values_for_every_algorithm_show_a_message():
         app.close()
 
 
+def test_refreshes_and_page_reports_do_not_mark_the_server_busy():
+    """The view refresh is background work and the Plotly view's own reports (axis ranges,
+    render counts) are dropped on arrival: neither flips Panel's busy indicator, whose every
+    change is a message to every open page. A click on a trace still reaches the server."""
+    import asyncio
+
+    from bokeh.document import Document as Doc
+    from panel.io.state import set_curdoc
+
+    import snnviz.ui.dashboard.app as app_mod
+
+    calls = []
+    doc = Doc()
+    with set_curdoc(doc):
+        cb = app_mod._background_callback(lambda: calls.append(pn.state.busy), 20)
+    try:
+        assert cb._background and cb in pn.state._periodic[doc]
+        asyncio.run(cb._periodic_callback())          # as the server's loop runs it
+        assert calls == [False] and not pn.state.busy and not pn.state._busy_counter
+    finally:
+        cb.stop()
+        pn.state._periodic.pop(doc, None)
+
+    pane = FigurePane(build_curves(Snapshot()), link_figure=False)
+    flips = []
+    pn.state.param.watch(lambda e: flips.append(e.new), "busy")
+    pane._process_events({"viewport": {"xaxis.range": [0, 1]}, "_render_count": 3,
+                          "relayout_data": {"xaxis.range[0]": 0}})
+    assert pane.viewport is None and pane._render_count == 0 and pane.relayout_data is None
+    assert flips == []
+    pane._process_events({"click_data": {"points": [{"x": 1, "y": 2}]}})
+    assert pane.click_data == {"points": [{"x": 1, "y": 2}]}
+
+
 def test_a_closed_tab_pauses_its_run_and_sends_nothing(app):
     """Between a tab closing and Bokeh destroying its session (its unused-session lifetime)
     the run is paused at once and no view update is sent; a page still loading (never

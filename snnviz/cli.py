@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--algorithm", required=True)
     s.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
                    help="values of one setting (repeatable); see above")
+    s.add_argument("--points", metavar="FILE",
+                   help="configurations one per line (KEY=VALUE words; '-' = defaults), "
+                        "crossed with --grid; see above")
     s.add_argument("--out", required=True, help="sweep folder: one run folder per point, "
                    "logs/, results.md, results.csv")
     s.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1)")
@@ -540,8 +543,13 @@ def cmd_sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     if args.jobs < 1:
         raise UsageError(f"--jobs must be >= 1, got {args.jobs}")
-    grid = sweep.parse_grid(args.grid)
-    points = sweep.expand(grid)
+    try:
+        grid = sweep.parse_grid(args.grid) if args.grid or not args.points else {}
+        points = sweep.cross(sweep.read_points(args.points), grid) if args.points \
+            else sweep.expand(grid)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    keys = list(dict.fromkeys(k for p in points for k in p))
     base = _passed_train_args(args, parser)
     train = _subparser(parser, "train")
     for p in points:                           # every configuration is valid before any run
@@ -566,8 +574,8 @@ def cmd_sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except KeyboardInterrupt:
         log("interrupted; rerun the same command to continue")
         return EXIT_INTERRUPTED
-    rows = sweep.collect(out, list(grid))
-    print(sweep.write_tables(rows, out), end="")
+    rows = sweep.collect(out, keys)
+    print(sweep.write_tables(rows, out, keys), end="")
     bad = {k: v for k, v in codes.items() if v not in (0, EXIT_FAILED)}
     if bad:
         log(f"{len(bad)} run(s) did not finish: {', '.join(sorted(bad))}")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from snnviz import ALGORITHMS
 from snnviz.cli import main
 
 RESULT_KEYS = {"algorithm", "dataset", "seed", "config", "train_size", "val_size", "test_size",
@@ -249,6 +250,51 @@ def test_sweep_runs_each_point_resumes_and_tabulates(tmp_path, capsys):
     assert (out / names[0] / "result.json").stat().st_mtime_ns == stamp
     assert json.loads((out / names[1] / "result.json").read_text())["test_accuracy"] == \
         results[names[1]]["test_accuracy"]
+
+
+def test_sweep_points_file_and_means_over_seeds(tmp_path, capsys):
+    """``--points``: one configuration per line (here one setting changed, two seeds each);
+    ``summary.md`` gives each setting's mean over its seeds."""
+    points = tmp_path / "points.txt"
+    points.write_text("# defaults, then one change\nseed=0\nseed=1   # a second seed\n"
+                      "lr_out=0.4 seed=0\nlr_out=0.4 seed=1\n")
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--algorithm", "s4nn", "--points", str(points), *TINY,
+                 "--batch-size", "10", "--set", "hidden=20", "--out", str(out),
+                 "--jobs", "2"]) == 0
+    printed = capsys.readouterr().out
+    rows = list(csv.DictReader(io.StringIO((out / "results.csv").read_text())))
+    assert sorted(r["run"] for r in rows) == ["lr_out=0.4_seed=0", "lr_out=0.4_seed=1",
+                                              "seed=0", "seed=1"]
+    default_lr = str(ALGORITHMS["s4nn"].Config().lr_out)
+    assert {(r["seed"], r["lr_out"]) for r in rows} == \
+        {("0", default_lr), ("1", default_lr), ("0", "0.4"), ("1", "0.4")}
+    summary = (out / "summary.md").read_text()
+    assert summary in printed
+    table = {cells[0]: cells for cells in ([c.strip() for c in ln.strip("|").split("|")]
+                                           for ln in summary.splitlines()[2:])}
+    assert sorted(table) == sorted([default_lr, "0.4"])
+    for lr, cells in table.items():
+        tests = [float(r["test % honest"]) for r in rows if r["lr_out"] == lr]
+        assert cells[1:3] == ["2", "0 1"] and cells[3] == f"{sum(tests) / 2:.2f}"
+
+
+@pytest.mark.parametrize("text,message", [
+    ("lr_out\n", "expected KEY=VALUE"),
+    ("lr_out=0.1 lr_out=0.2\n", "given twice"),
+    ("seed=0\nseed=0\n", "appears twice"),
+    ("# nothing\n", "no configurations"),
+    ("no_such_key=1\n", "unknown setting"),
+])
+def test_sweep_bad_points_file_is_refused_before_any_run(tmp_path, capsys, text, message):
+    points = tmp_path / "points.txt"
+    points.write_text(text)
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--algorithm", "s4nn", "--points", str(points),
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("grid,message", [

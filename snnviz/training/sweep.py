@@ -12,6 +12,14 @@ Grid keys are the train options (``epochs``, ``batch_size``, ``seed``, ``train_s
 ``val_size``, ``test_size``, ``dataset``) or any ``--set`` key (``snnviz params ALGO``).
 Values are separated by commas, or by ``|`` when a value itself holds commas
 (``--grid "hidden=400|400,200"``).
+
+``--points FILE`` lists configurations that are not a grid, one per line, as
+``KEY=VALUE`` words (``#`` starts a comment; ``-`` alone is the defaults), for instance one
+setting changed at a time, each with its own seeds; a ``--grid`` given beside it is
+crossed with every line. When the runs differ in ``seed``, ``OUT/summary.md`` (also
+printed) gives each setting's mean over its seeds, with the range: on small subsets runs
+that differ only in the seed spread over several points, so settings are best compared
+by their means.
 """
 
 from __future__ import annotations
@@ -58,9 +66,45 @@ def expand(grid: dict[str, list[str]]) -> list[dict[str, str]]:
     return [dict(zip(keys, vals)) for vals in itertools.product(*(grid[k] for k in keys))]
 
 
+def read_points(path: Path) -> list[dict[str, str]]:
+    """The configurations of a ``--points`` file: one line each, ``KEY=VALUE`` words,
+    ``#`` comments, ``-`` for the defaults."""
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise ValueError(f"cannot read --points file {path}: {e.strerror or e}") from None
+    points, seen = [], set()
+    for no, line in enumerate(text.splitlines(), 1):
+        words = line.split("#", 1)[0].split()
+        if not words:
+            continue
+        point: dict[str, str] = {}
+        for w in ([] if words == ["-"] else words):
+            key, sep, value = w.partition("=")
+            key = key.replace("-", "_")
+            if not sep or not key or not value:
+                raise ValueError(f"{path}:{no}: expected KEY=VALUE words or '-', got {w!r}")
+            if key in point:
+                raise ValueError(f"{path}:{no}: {key} given twice")
+            point[key] = value
+        if tuple(point.items()) in seen:
+            raise ValueError(f"{path}:{no}: the same configuration appears twice")
+        seen.add(tuple(point.items()))
+        points.append(point)
+    if not points:
+        raise ValueError(f"{path}: no configurations")
+    return points
+
+
+def cross(points: list[dict[str, str]], grid: dict[str, list[str]]) -> list[dict[str, str]]:
+    """Every point with every grid combination (a grid key overrides the point's)."""
+    combos = expand(grid) if grid else [{}]
+    return [{**p, **c} for p in points for c in combos]
+
+
 def run_name(point: dict[str, str]) -> str:
     """Folder name of a grid point, e.g. ``lr_out=0.1_hidden=400-200``."""
-    raw = "_".join(f"{k}={v}" for k, v in point.items())
+    raw = "_".join(f"{k}={v}" for k, v in point.items()) or "defaults"
     return re.sub(r"[^A-Za-z0-9_.=+-]", "-", raw)[:200]
 
 
@@ -150,11 +194,46 @@ def collect(out: Path, keys: list[str]) -> list[dict]:
     return rows
 
 
-def write_tables(rows: list[dict], out: Path) -> str:
-    """Write ``OUT/results.md`` and ``OUT/results.csv`` atomically; return the markdown."""
+def _num(cell: str) -> float | None:
+    try:
+        return float(cell)
+    except (TypeError, ValueError):
+        return None
+
+
+def summarize(rows: list[dict], keys: list[str]) -> list[dict]:
+    """One row per setting (the values of ``keys`` other than ``seed``, in order of first
+    appearance): how many runs, which seeds, and the mean (and range) of the honest test
+    accuracy and of the validation accuracy over its runs."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r[k] for k in keys if k != "seed"), []).append(r)
+    out = []
+    for setting, rs in groups.items():
+        tests = [x for x in (_num(r["test % honest"]) for r in rs) if x is not None]
+        vals = [x for x in (_num(r["val %"]) for r in rs) if x is not None]
+        row = dict(zip([k for k in keys if k != "seed"], setting))
+        row.update({
+            "runs": str(len(rs)), "seeds": " ".join(r.get("seed", "-") for r in rs),
+            "mean test % honest": f"{sum(tests) / len(tests):.2f}" if tests else "-",
+            "test range": f"{min(tests):.2f}-{max(tests):.2f}" if len(tests) > 1 else "-",
+            "mean val %": f"{sum(vals) / len(vals):.2f}" if vals else "-",
+        })
+        out.append(row)
+    return out
+
+
+def write_tables(rows: list[dict], out: Path, keys: list[str] | None = None) -> str:
+    """Write ``OUT/results.md`` and ``OUT/results.csv`` atomically, and ``OUT/summary.md``
+    when the runs differ in ``seed``; return the markdown."""
     from snnviz.training.checkpoint import write_text_atomic
 
     md = markdown(rows)
     write_text_atomic(md, out / "results.md")
     write_text_atomic(to_csv(rows), out / "results.csv")
+    keys = keys or []
+    if "seed" in keys and len({r["seed"] for r in rows}) > 1:
+        summary = markdown(summarize(rows, keys))
+        write_text_atomic(summary, out / "summary.md")
+        md += "\nMean over seeds (OUT/summary.md):\n\n" + summary
     return md

@@ -168,7 +168,6 @@ class StidiConvConfig(stidi_bp.StidiConfig):
     init_conv: float = hp(4.0, "mean initial total weight of a conv neuron (thresholds)",
                           bounds=(-1e4, 1e4), step=0.5)
     lr_conv: float = hp(0.1, "learning rate of conv layers", bounds=(0.0, 1e6), step=0.1)
-    lr_out: float = hp(0.3, "learning rate of the output layer", bounds=(0.0, 1e6), step=0.1)
 
     def _check(self) -> None:
         super()._check()

@@ -411,9 +411,12 @@ def test_refreshes_and_page_reports_do_not_mark_the_server_busy():
 
     pane = FigurePane(build_curves(Snapshot()), link_figure=False)
     flips = []
-    pn.state.param.watch(lambda e: flips.append(e.new), "busy")
-    pane._process_events({"viewport": {"xaxis.range": [0, 1]}, "_render_count": 3,
-                          "relayout_data": {"xaxis.range[0]": 0}})
+    watcher = pn.state.param.watch(lambda e: flips.append(e.new), "busy")
+    try:
+        pane._process_events({"viewport": {"xaxis.range": [0, 1]}, "_render_count": 3,
+                              "relayout_data": {"xaxis.range[0]": 0}})
+    finally:
+        pn.state.param.unwatch(watcher)
     assert pane.viewport is None and pane._render_count == 0 and pane.relayout_data is None
     assert flips == []
     pane._process_events({"click_data": {"points": [{"x": 1, "y": 2}]}})

@@ -56,7 +56,7 @@ def parse_grid(items: list[str]) -> dict[str, list[str]]:
             raise ValueError(f"--grid {item!r}: repeated value")
         grid[key] = parts
     if not grid:
-        raise ValueError("give at least one --grid KEY=V1,V2,...")
+        raise ValueError("give at least one --grid KEY=V1,V2,... (or --points FILE)")
     return grid
 
 

@@ -13,6 +13,11 @@ runs on the same cores, so on a small machine the numbers stay pessimistic.
 process it starts) to separate cores, so that the server's measurements see only what a
 server with remote clients pays: the browser stands in for the client machines.
 
+``--no-draw`` makes the pages skip Plotly's redraws (each figure is drawn once; the page
+still takes in every message and acknowledges every refresh): a client that draws in no
+time, so that what the server alone can deliver shows (``benchmarks/plotly_redraw.py``
+measures what the redraws themselves cost this browser).
+
 ``--worker`` picks where each session's trainer runs, as ``TrainingApp(worker=...)``:
 ``process`` (the served app's choice: one training process per tab) or ``thread`` (a thread
 of the server process).
@@ -47,7 +52,7 @@ from snnviz import make_run_config  # noqa: E402
 from snnviz.record import EventQueue  # noqa: E402
 from snnviz.training.events import BatchEnd  # noqa: E402
 from snnviz.ui.dashboard import Extension  # noqa: E402
-from snnviz.ui.dashboard.app import WORKERS  # noqa: E402
+from snnviz.ui.dashboard.app import WORKER_NICE, WORKERS  # noqa: E402
 from snnviz.ui.panel_app import TrainingApp  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -76,6 +81,22 @@ CLICK_JS = """async ([label, expect]) => {
   }
   return performance.now() - t0;
 }"""
+
+
+# ``--no-draw``: the page keeps everything but Plotly's redraws. Each figure is drawn once
+# (so the view's event hooks and full layout exist); later redraws, relayouts and resizes
+# return at once. The page still takes in every message, unpacks the figures' data and
+# acknowledges each refresh: a stand-in for a client that draws in no time, so that the
+# server's own limits show.
+NO_DRAW_JS = """(() => {
+  let P;
+  const done = (gd) => Promise.resolve(gd);
+  Object.defineProperty(window, 'Plotly', {configurable: true, get() { return P; }, set(v) {
+    P = v;
+    v.react = done; v.relayout = done; v.restyle = done;
+    if (v.Plots) v.Plots.resize = done;
+  }});
+})();"""
 
 
 def cpu_list(text: str) -> set[int]:
@@ -127,11 +148,12 @@ def worker_cpu(worker) -> float:
     return stat_cpu(f"/proc/{worker.process.pid}/stat")
 
 
-def headless_rate(seconds: float, kind: str) -> dict:
+def headless_rate(seconds: float, kind: str, nice: dict) -> dict:
     """Samples/s of the dashboard's worker with nobody watching, and the share of a core its
-    thread or process used."""
+    thread or process used (``nice``: the worker's nice increment, as the app's)."""
     queue = EventQueue(512)
-    worker = WORKERS[kind](make_run_config("s4nn", "mnist-mini", overrides=OVERRIDES), queue)
+    worker = WORKERS[kind](make_run_config("s4nn", "mnist-mini", overrides=OVERRIDES), queue,
+                           **nice)
     last: list[BatchEnd | None] = [None]
 
     def drain(wait: float) -> None:
@@ -159,8 +181,8 @@ def headless_rate(seconds: float, kind: str) -> dict:
 class Sessions:
     """Browser tabs on the in-process server, each with its TrainingApp."""
 
-    def __init__(self, browser, url: str, apps: list) -> None:
-        self.browser, self.url, self.apps = browser, url, apps
+    def __init__(self, browser, url: str, apps: list, init_js: str | None = None) -> None:
+        self.browser, self.url, self.apps, self.init_js = browser, url, apps, init_js
 
     def open(self, n: int) -> list:
         """``n`` tabs, each in its own browser context (window), as ``(page, app)``."""
@@ -168,6 +190,8 @@ class Sessions:
         pages = []
         for _ in range(n):        # one window each: a background tab would not be drawn
             ctx = self.browser.new_context(viewport={"width": 1400, "height": 1000})
+            if self.init_js:
+                ctx.add_init_script(self.init_js)
             page = ctx.new_page()
             page.set_default_timeout(180_000)
             page.goto(self.url, timeout=180_000)
@@ -286,15 +310,23 @@ def main() -> None:
     parser.add_argument("--profile", metavar="FILE", default=None,
                         help="profile the server's event loop (CPU time) during the watched "
                              "windows and write the cProfile statistics to FILE")
+    parser.add_argument("--worker-nice", type=int, default=None,
+                        help="the training processes' nice increment (default: the app's, "
+                             f"{WORKER_NICE})")
+    parser.add_argument("--no-draw", action="store_true",
+                        help="pages skip Plotly's redraws (a client that draws in no time): "
+                             "what the server alone can deliver")
     args = parser.parse_args()
     if args.server_cpus:             # before any thread or process starts: all inherit it
         os.sched_setaffinity(0, args.server_cpus)
     from playwright.sync_api import sync_playwright
 
     apps: list[TrainingApp] = []
+    nice = {"nice": WORKER_NICE if args.worker_nice is None else args.worker_nice}
 
     def session():
-        app = TrainingApp(overrides=OVERRIDES, worker=args.worker, extensions=[LastStep])
+        app = TrainingApp(overrides=OVERRIDES, worker=args.worker, extensions=[LastStep],
+                          worker_nice=nice["nice"])
         apps.append(app)
         return app.template()
 
@@ -318,10 +350,10 @@ def main() -> None:
     profiler = cProfile.Profile(time.thread_time) if args.profile else None
     with sync_playwright() as pw:
         browser = connect(pw, cdp)
-        sessions = Sessions(browser, url, apps)
+        sessions = Sessions(browser, url, apps, NO_DRAW_JS if args.no_draw else None)
         head, watched = [], []
         for _ in range(args.rounds):
-            head.append(headless_rate(args.seconds, args.worker))
+            head.append(headless_rate(args.seconds, args.worker, nice))
             tabs = sessions.open(1)
             start_all(tabs)
             if profiler is not None:
@@ -356,6 +388,8 @@ def main() -> None:
     print(f"  machine: {os.cpu_count()} cores, load average (1/5/15 min) at the start "
           f"{load0[0]:.1f}/{load0[1]:.1f}/{load0[2]:.1f}, at the end "
           f"{load1[0]:.1f}/{load1[1]:.1f}/{load1[2]:.1f}")
+    if args.no_draw:
+        print("  client: pages skip Plotly's redraws (--no-draw): the server's own limits")
     if args.server_cpus or args.browser_cpus:
         print(f"  pinned: server and training on cores {sorted(args.server_cpus or [])}, "
               f"browser on cores {sorted(args.browser_cpus or [])}")

@@ -473,6 +473,70 @@ def test_flow_control_waits_for_the_page_to_take_in_each_refresh(app, monkeypatc
     until(app, lambda: app.page_ack.seq == seq + 2, timeout=5)
 
 
+class _Timeouts:
+    """Stands in for the session's Bokeh document: records ``add_timeout_callback`` calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def add_timeout_callback(self, callback, ms: int) -> None:
+        self.calls.append((callback, ms))
+
+
+def _served_with_answers(app) -> _Timeouts:
+    """``app`` as if served: a connected page whose answers reach ``_on_ack``."""
+    from types import SimpleNamespace
+
+    app._session_ctx = SimpleNamespace(_session=SimpleNamespace(connection_count=1))
+    app._doc = _Timeouts()
+    app.page_ack.param.watch(app._on_ack, "ack")
+    return app._doc
+
+
+def test_the_page_answer_brings_the_next_refresh_without_waiting_for_a_tick(app):
+    """When the page takes a refresh in after the refresh period has passed, the next one
+    goes out at once (not at the periodic callback's next tick); an answer that comes
+    early schedules the next refresh for the end of the period."""
+    doc = _served_with_answers(app)
+    app.start()
+    until(app, lambda: app.page_ack.seq > app.page_ack.ack)
+    seq = app.page_ack.seq
+    time.sleep(0.3)                                  # past the period, with new steps
+    app.page_ack.ack = seq                           # the answer: no tick in between
+    assert app.page_ack.seq == seq + 1 and doc.calls == []
+    app._gap_s = 5.0                                 # an answer well within the period
+    app.page_ack.ack = seq + 1
+    assert app.page_ack.seq == seq + 1              # held back ...
+    (callback, ms), = doc.calls                      # ... until the period's end
+    assert callback == app._tick and 4000 < ms <= 5000
+    app._tick()
+    assert app.page_ack.seq == seq + 1              # a tick before then sends nothing
+
+
+def test_a_busy_page_is_given_rest_before_the_next_refresh(app):
+    """A page that reports long tasks (slow redraws) gets ``PAGE_IDLE_SHARE`` of that time
+    idle before the next refresh, so that its clicks are not queued behind redraws; one
+    that reports none is refreshed as soon as the period allows."""
+    import snnviz.ui.dashboard.app as app_mod
+
+    doc = _served_with_answers(app)
+    app.start()
+    until(app, lambda: app.page_ack.seq > app.page_ack.ack)
+    seq = app.page_ack.seq
+    time.sleep(0.3)
+    app.page_ack.busy = 600.0                        # ms of long tasks since the last answer
+    app.page_ack.ack = seq
+    assert app.page_ack.seq == seq                   # past the period, but resting
+    (_, ms), = doc.calls
+    rest = app_mod.PAGE_IDLE_SHARE * 600
+    assert rest - 20 <= ms <= rest
+    app._tick()
+    assert app.page_ack.seq == seq
+    time.sleep(ms / 1000)
+    app._tick()
+    assert app.page_ack.seq == seq + 1               # rested: the next refresh goes out
+
+
 def test_figure_panes_keep_their_figures_height():
     """A pane as tall as its figure keeps the page's layout still while the figure is
     redrawn; it follows a new figure and a patched height."""

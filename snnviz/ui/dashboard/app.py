@@ -53,6 +53,13 @@ __all__ = ["TrainingApp", "WORKERS"]
 WORKERS = {"thread": TrainingWorker, "process": ProcessWorker}
 ACK_TIMEOUT_S = 2.0        # flow control: refresh anyway after this long without an answer
 MAX_OTHER_VIEWS = 1        # flow control: figures besides the curves per refresh
+GAP_SLACK_S = 0.01         # a periodic tick this much early still refreshes
+PAGE_IDLE_SHARE = 1.0      # flow control: rest given to a busy page, per second of long tasks
+# The training processes' nice increment: training is the batch work, the event loop (clicks,
+# refreshes) the interactive work. With 5 sessions training on 2 cores, nice 5 left the event
+# loop waiting up to 229 ms (p95) for a core, nice 15 100 ms (benchmarks/dashboard.py --no-draw,
+# docs/benchmarks.md); a session alone trains as fast either way.
+WORKER_NICE = 15
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +99,7 @@ class TrainingApp(pn.viewable.Viewer):
     def __init__(self, algorithm: str = "s4nn", dataset: str = "mnist-mini",
                  overrides: dict[str, Any] | None = None, seed: int = 0,
                  update_ms: int = 90, drain_ms: float = 20.0,
-                 loop_budget: LoopBudget | None = None, worker_nice: int = 5,
+                 loop_budget: LoopBudget | None = None, worker_nice: int = WORKER_NICE,
                  worker: str = "thread",
                  extensions: Sequence[ExtensionFactory | Extension] | None = None,
                  **params: Any) -> None:
@@ -110,7 +117,8 @@ class TrainingApp(pn.viewable.Viewer):
         self._snap, self._run_seen = Snapshot(), None
         self._planned: list[LiveView] = views_for(None)     # the next run's views
         self._seen: dict[str, tuple[int, float]] = {}     # view -> (data version, time)
-        self._pending, self._last_refresh = False, 0.0
+        self._pending, self._last_refresh, self._next_at = False, 0.0, 0.0
+        self._gap_s = update_ms / 1000            # shortest time between two refreshes
         self._views: list[LiveView] = []
         self.live: dict[str, FigurePane] = {}
         self._last_status, self._status_state = 0.0, ()
@@ -128,7 +136,9 @@ class TrainingApp(pn.viewable.Viewer):
         self._periodic: Any = None
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
             self._session_ctx = pn.state.curdoc.session_context
+            self._doc = pn.state.curdoc
             self._periodic = _background_callback(self._tick, update_ms)
+            self.page_ack.param.watch(self._on_ack, "ack")
             pn.state.on_session_destroyed(self._on_session_destroyed)
 
     @property
@@ -442,12 +452,36 @@ class TrainingApp(pn.viewable.Viewer):
                     self.show_message(item.message, "warning")
         idle = not drained and not self._pending and \
             time.perf_counter() - self._last_refresh < 1.0      # nothing new: skip, 1 Hz
-        if not idle and not self._page_ready():
+        if idle:
+            return
+        if not self._page_ready() or time.perf_counter() < self._next_at - GAP_SLACK_S:
             self._pending = True                  # drawn once the page has caught up
-        elif not idle and self.loop_budget.allow():
+        elif self.loop_budget.allow():
             t0 = time.thread_time()              # CPU time: a busy machine is not our cost
             self._refresh()
             self.loop_budget.charge(time.thread_time() - t0)
+        else:
+            self._pending = True                  # drawn when the shared budget allows
+
+    def _on_ack(self, event: Any) -> None:
+        """The page has taken in the last refresh: the next one goes out as soon as the
+        refresh period allows, not at the next tick of the periodic callback (whose phase
+        is unrelated to the page's answer: waiting for it made a fast page wait half a
+        period on average, 7-8 refreshes a second instead of 10-11).
+
+        A page that reports long tasks (``PageAck.busy``: redraws on a slow machine or in
+        a software-rendered browser) is also left idle for ``PAGE_IDLE_SHARE`` of that
+        time before the next refresh, so that a click there is not queued behind redraws:
+        a page kept drawing without a pause answered clicks later than one given rests.
+        A page that keeps up reports no long tasks and gets no rest."""
+        now = time.perf_counter()
+        rest = PAGE_IDLE_SHARE * self.page_ack.busy / 1000
+        self._next_at = max(self._last_refresh + self._gap_s, now + rest)
+        wait = self._next_at - now
+        if wait <= 0:
+            self._tick()
+        else:
+            self._doc.add_timeout_callback(self._tick, max(int(wait * 1000), 1))
 
     def _page_ready(self) -> bool:
         """Flow control: has the page taken in the previous refresh? Each refresh of a
@@ -467,6 +501,7 @@ class TrainingApp(pn.viewable.Viewer):
     def _refresh(self, force: bool = False) -> None:
         snap = self.recorder.snapshot()
         self._snap, self._last_refresh = snap, time.perf_counter()
+        self._next_at = self._last_refresh + self._gap_s
         owner = self._tab_owner[self.tabs.active] if self.tabs.active < len(self._tab_owner) \
             else None
         with pn.io.hold():

@@ -97,16 +97,33 @@ class PageAck(JSComponent):
     """An invisible element that echoes ``seq`` back as ``ack`` once the page has processed
     the message that changed it. Messages to a page are processed in order, so ``ack ==
     seq`` means the page has taken in everything sent before it: the server's flow control
-    (``TrainingApp``) sends the next view refresh only then."""
+    (``TrainingApp``) sends the next view refresh only then.
+
+    With each answer the page also reports ``busy``: the milliseconds its main thread spent
+    in long tasks (over 50 ms: redraws of a slow page) since its previous answer, from the
+    browser's Long Tasks API (0 where the browser lacks it, and for a page that keeps up).
+    The server leaves a busy page that much idle time, in proportion, before the next
+    refresh, so that clicks there are not queued behind redraws."""
 
     seq = param.Integer(default=0)
     ack = param.Integer(default=0)
+    busy = param.Number(default=0.0, bounds=(0, None))
 
-    _busy__ignore = ["ack"]      # an answer from the page, not work the user asked for
+    _busy__ignore = ["ack", "busy"]   # answers from the page, not work the user asked for
 
     _esm = """
     export function render({ model }) {
-      model.on("seq", () => { model.ack = model.seq })
+      let busy = 0
+      const P = window.PerformanceObserver
+      if (P && (P.supportedEntryTypes || []).includes("longtask")) {
+        new P((list) => { for (const e of list.getEntries()) busy += e.duration })
+          .observe({ type: "longtask" })
+      }
+      model.on("seq", () => {
+        model.busy = Math.round(busy)
+        busy = 0
+        model.ack = model.seq
+      })
       const el = document.createElement("span")
       el.style.display = "none"
       return el

@@ -17,7 +17,6 @@ the run: its neuron model, targets or learning rule are. The spiking network's o
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from pathlib import Path
 
@@ -25,8 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from snnviz.api import make_trainer, run_config_from_dict
-from snnviz.training.checkpoint import load_checkpoint, write_json_atomic
+from snnviz.api import load_trainer
+from snnviz.training.checkpoint import write_json_atomic
 
 
 def ann_like(acfg) -> nn.Sequential:
@@ -76,14 +75,10 @@ def main(argv=None) -> dict:
     a = p.parse_args(argv)
     ckpt = Path(a.run)
     ckpt = ckpt / "checkpoint.pt" if ckpt.is_dir() else ckpt
-    state = load_checkpoint(ckpt)
-    cfg = run_config_from_dict(state["config"])
-    if not hasattr(cfg.algo, "channels"):
+    tr = load_trainer(ckpt, a.data_root)
+    cfg, acfg = tr.cfg, tr.cfg.algo
+    if not hasattr(acfg, "channels"):
         p.error(f"{cfg.algorithm} is not a conv STiDi-BP run (no conv layers to copy)")
-    if a.data_root:
-        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, data_root=a.data_root))
-    tr = make_trainer(cfg, state=state)
-    acfg = tr.cfg.algo
     shape = tuple(acfg.in_shape)
     xs = {s: code(t, acfg.t_max, shape) for s, t in
           (("train", tr.t_train), ("val", tr.t_val), ("test", tr.t_test))}

@@ -17,15 +17,14 @@ the features the hidden layer learned.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from snnviz.api import make_trainer, run_config_from_dict
-from snnviz.training.checkpoint import load_checkpoint, write_json_atomic
+from snnviz.api import load_trainer
+from snnviz.training.checkpoint import write_json_atomic
 
 DECAYS = (1e-5, 1e-4, 1e-3)          # L2 penalties tried, chosen on validation
 
@@ -82,11 +81,8 @@ def main(argv=None) -> dict:
     a = p.parse_args(argv)
     ckpt = Path(a.run)
     ckpt = ckpt / "checkpoint.pt" if ckpt.is_dir() else ckpt
-    state = load_checkpoint(ckpt)
-    cfg = run_config_from_dict(state["config"])
-    if a.data_root:
-        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, data_root=a.data_root))
-    tr = make_trainer(cfg, state=state)
+    tr = load_trainer(ckpt, a.data_root)
+    cfg = tr.cfg
     algo, acfg, params = tr.algo, tr.cfg.algo, tr.best_params     # fitted to the data
     t0 = time.time()
     n = min(a.train_limit, len(tr.t_train))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 from snnviz.algorithms import get_algorithm
@@ -88,3 +89,19 @@ def make_trainer(cfg: RunConfig, splits=None, bus: EventBus | None = None,
     :class:`~snnviz.training.distributed.DistContext` for data-parallel runs; ``init``:
     start weights, see :class:`~snnviz.training.trainer.Trainer`)."""
     return Trainer(cfg, splits=splits, bus=bus, state=state, dist=dist, init=init)
+
+
+def load_trainer(run: str | Path, data_root: str | None = None) -> Trainer:
+    """A finished (or interrupted) run, restored: its configuration, its own training,
+    validation and test splits, and its weights (``best_params``: those chosen on
+    validation) from ``run`` (the run's folder or its ``checkpoint.pt``). ``data_root``:
+    where the dataset is now, if it moved since the run."""
+    from snnviz.training.checkpoint import load_checkpoint
+
+    ckpt = Path(run)
+    ckpt = ckpt / "checkpoint.pt" if ckpt.is_dir() else ckpt
+    state = load_checkpoint(ckpt)
+    cfg = run_config_from_dict(state["config"])
+    if data_root:
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, data_root=data_root))
+    return make_trainer(cfg, state=state)

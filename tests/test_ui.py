@@ -535,6 +535,9 @@ def test_a_busy_page_is_given_rest_before_the_next_refresh(app):
     time.sleep(ms / 1000)
     app._tick()
     assert app.page_ack.seq == seq + 1               # rested: the next refresh goes out
+    app.page_ack.busy = 60_000.0                     # one long stall (a wake-up)
+    app.page_ack.ack = seq + 1
+    assert doc.calls[-1][1] <= 1000 * app_mod.MAX_REST_S     # the rest has a ceiling
 
 
 def test_figure_panes_keep_their_figures_height():

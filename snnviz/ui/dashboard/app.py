@@ -55,6 +55,7 @@ ACK_TIMEOUT_S = 2.0        # flow control: refresh anyway after this long withou
 MAX_OTHER_VIEWS = 1        # flow control: figures besides the curves per refresh
 GAP_SLACK_S = 0.01         # a periodic tick this much early still refreshes
 PAGE_IDLE_SHARE = 1.0      # flow control: rest given to a busy page, per second of long tasks
+MAX_REST_S = 1.0           # ... at most (one long stall, a resize or a wake-up, is not a trend)
 # The training processes' nice increment: training is the batch work, the event loop (clicks,
 # refreshes) the interactive work. With 5 sessions training on 2 cores, nice 5 left the event
 # loop waiting up to 229 ms (p95) for a core, nice 15 100 ms (benchmarks/dashboard.py --no-draw,
@@ -475,7 +476,7 @@ class TrainingApp(pn.viewable.Viewer):
         a page kept drawing without a pause answered clicks later than one given rests.
         A page that keeps up reports no long tasks and gets no rest."""
         now = time.perf_counter()
-        rest = PAGE_IDLE_SHARE * self.page_ack.busy / 1000
+        rest = min(PAGE_IDLE_SHARE * self.page_ack.busy / 1000, MAX_REST_S)
         self._next_at = max(self._last_refresh + self._gap_s, now + rest)
         wait = self._next_at - now
         if wait <= 0:

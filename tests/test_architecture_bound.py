@@ -36,7 +36,8 @@ def test_architecture_bound_copies_the_conv_run(tmp_path, capsys):
         [(1, 1), (0, 0)]
     assert all(m.bias is None for m in net if hasattr(m, "bias"))
     assert net(torch.zeros(2, *tr.cfg.algo.in_shape)).shape == (2, tr.cfg.algo.n_classes)
-    res = mod.main([str(out), "--epochs", "6", "--batch", "16", "--json", str(tmp_path / "bound.json")])
+    res = mod.main([str(out), "--epochs", "6", "--batch", "16",
+                    "--json", str(tmp_path / "bound.json")])
     assert len(res["val_curve"]) == 6 and res["val"] == max(res["val_curve"])
     assert res["best_epoch"] == res["val_curve"].index(res["val"]) + 1
     assert res["test"] > 0.5                          # far above chance on mnist-mini

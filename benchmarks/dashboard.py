@@ -148,12 +148,12 @@ def worker_cpu(worker) -> float:
     return stat_cpu(f"/proc/{worker.process.pid}/stat")
 
 
-def headless_rate(seconds: float, kind: str, nice: dict) -> dict:
+def headless_rate(seconds: float, kind: str, nice: int) -> dict:
     """Samples/s of the dashboard's worker with nobody watching, and the share of a core its
     thread or process used (``nice``: the worker's nice increment, as the app's)."""
     queue = EventQueue(512)
     worker = WORKERS[kind](make_run_config("s4nn", "mnist-mini", overrides=OVERRIDES), queue,
-                           **nice)
+                           nice=nice)
     last: list[BatchEnd | None] = [None]
 
     def drain(wait: float) -> None:
@@ -322,11 +322,11 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     apps: list[TrainingApp] = []
-    nice = {"nice": WORKER_NICE if args.worker_nice is None else args.worker_nice}
+    nice = WORKER_NICE if args.worker_nice is None else args.worker_nice
 
     def session():
         app = TrainingApp(overrides=OVERRIDES, worker=args.worker, extensions=[LastStep],
-                          worker_nice=nice["nice"])
+                          worker_nice=nice)
         apps.append(app)
         return app.template()
 
